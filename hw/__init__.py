@@ -1,0 +1,1 @@
+"""Amaranth cores generated from manifests, and their cycle model."""

@@ -1,0 +1,1 @@
+"""cocotb co-simulation of generated cores against the NumPy reference."""
