@@ -1,0 +1,111 @@
+"""The NumPy integer reference: the normative arithmetic of exported networks.
+
+This docstring is the one statement of the integer semantics. The PyTorch
+model in eval mode (``tangentcore.sw.models``), this reference and the RTL
+(``tangentcore.hw``) implement it and must agree on every output bit.
+
+Values
+    A binary value is a bit: 1 means +1, 0 means -1, and ``sign(0) = +1``.
+    Encoded inputs are either bits (``binary``) or unsigned k-bit integers
+    (``uint``).
+
+Sign layer (binary weights ``w ∈ {−1, +1}``)
+    ``acc_j = Σ_i w_ji · x_i`` in exact integers, where ``x_i`` is ``±1`` for
+    binary inputs and the unsigned integer itself for ``uint`` inputs. For
+    binary inputs this is ``2·popcount(xnor(a, w)) − n``.
+
+Hidden output
+    ``bit_j = acc_j ≥ T_j`` with an integer threshold per neuron. Export folds
+    biases and scales into ``T`` and flips the weights of neurons whose scale
+    is negative, so the comparison is always ``≥``. Thresholds are clipped to
+    ``[acc_min, acc_max + 1]``, which changes no output.
+
+Output layer
+    ``acc`` itself is the vector of class scores. The predicted class is the
+    argmax, ties going to the lowest index.
+
+Widths
+    Every accumulator holds the exact worst-case range of its sum: a signed
+    width derived from fan-in, weight range and input range
+    (:func:`accumulator_range`), so no sum can overflow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "accumulator_range",
+    "signed_width",
+    "input_values",
+    "layer_accumulators",
+    "forward",
+    "predict",
+    "argmax_lowest",
+]
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Return the number of bits of the smallest two's-complement type holding ``[lo, hi]``."""
+    width = 1
+    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
+        width += 1
+    return width
+
+
+def input_range(encoding: str, bits: int) -> tuple[int, int]:
+    """Return the integer range of one input value as the arithmetic sees it."""
+    if encoding == "binary":
+        return -1, 1
+    return 0, (1 << bits) - 1
+
+
+def accumulator_range(n_in: int, weight_min: int, weight_max: int, x_min: int, x_max: int) -> tuple[int, int]:
+    """Return the exact worst-case ``(min, max)`` of ``Σ w_i x_i`` over ``n_in`` terms."""
+    products = [a * b for a in (weight_min, weight_max) for b in (x_min, x_max)]
+    return n_in * min(products), n_in * max(products)
+
+
+def input_values(x: np.ndarray, encoding: str) -> np.ndarray:
+    """Map encoded inputs to the integers the arithmetic uses: bits to ±1, uint unchanged."""
+    x = np.asarray(x, dtype=np.int64)
+    if encoding == "binary":
+        return 2 * x - 1
+    return x
+
+
+def layer_accumulators(weights: np.ndarray, x: np.ndarray, encoding: str) -> np.ndarray:
+    """Return ``acc`` (batch, n_out) int64 of one layer for encoded inputs ``x`` (batch, n_in)."""
+    return input_values(x, encoding) @ np.asarray(weights, dtype=np.int64).T
+
+
+def argmax_lowest(scores: np.ndarray) -> np.ndarray:
+    """Return the argmax along the last axis, ties going to the lowest index."""
+    # np.argmax returns the first occurrence of the maximum, which is the lowest index.
+    return np.argmax(scores, axis=-1)
+
+
+def forward(manifest, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Run the integer network on encoded inputs ``x`` (batch, n_in).
+
+    Returns ``scores`` (batch, n_classes) int64, ``predictions`` (batch,) int64
+    and ``hidden``, the list of each hidden layer's output bits (batch, n) uint8.
+    """
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x[None, :]
+    encoding = manifest.input.encoding
+    hidden = []
+    for layer in manifest.layers:
+        acc = layer_accumulators(manifest.weights(layer), x, encoding)
+        if layer.output == "scores":
+            return {"scores": acc, "predictions": argmax_lowest(acc), "hidden": hidden}
+        x = (acc >= manifest.thresholds(layer)[None, :]).astype(np.uint8)
+        encoding = "binary"
+        hidden.append(x)
+    raise ValueError("manifest has no output layer")
+
+
+def predict(manifest, x: np.ndarray) -> np.ndarray:
+    """Return the predicted class of each encoded input row."""
+    return forward(manifest, x)["predictions"]
