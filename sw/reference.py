@@ -24,6 +24,17 @@ Output layer
     ``acc`` itself is the vector of class scores. The predicted class is the
     argmax, ties going to the lowest index.
 
+LIF layer (spiking; inputs are spikes ``s_i(t) ∈ {0, 1}``, weights are integers)
+    Per neuron and time step ``t = 0 … T−1``, starting from ``v = 0``, in this
+    fixed order: leak and integrate ``v ← v − (v >> k) + Σ_i w_i·s_i(t)``,
+    where ``>>`` is an arithmetic shift (floor for negatives), so the leak
+    is ``β = 1 − 2^−k``; saturate ``v`` to the signed ``B_v``-bit range;
+    fire ``spike = v ≥ θ`` (``θ ≥ 1``); reset by subtraction
+    ``v ← v − θ·spike`` or to zero ``v ← 0`` where ``spike``. A layer's
+    spikes at step ``t`` are the next layer's inputs at the same step. The
+    class scores are the output layer's spike counts over ``T`` steps, its
+    final membrane or its maximum membrane, as configured.
+
 Widths
     Every accumulator holds the exact worst-case range of its sum: a signed
     width derived from fan-in, weight range and input range
@@ -42,6 +53,10 @@ __all__ = [
     "forward",
     "predict",
     "argmax_lowest",
+    "lif_integrate",
+    "lif_fire",
+    "lif_step",
+    "lif_layer",
 ]
 
 
@@ -109,3 +124,68 @@ def forward(manifest, x: np.ndarray) -> dict[str, np.ndarray]:
 def predict(manifest, x: np.ndarray) -> np.ndarray:
     """Return the predicted class of each encoded input row."""
     return forward(manifest, x)["predictions"]
+
+
+def lif_integrate(v: np.ndarray, synaptic_input: np.ndarray, *, leak_shift: int, membrane_bits: int) -> np.ndarray:
+    """Leak, integrate and saturate: return ``clip(v − (v >> k) + synaptic_input)`` to the ``B_v``-bit range."""
+    low, high = -(1 << (membrane_bits - 1)), (1 << (membrane_bits - 1)) - 1
+    return np.clip(v - (v >> leak_shift) + synaptic_input, low, high)
+
+
+def lif_fire(v: np.ndarray, threshold: np.ndarray, reset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fire ``v ≥ θ`` and reset; return ``(v after reset, spikes)``."""
+    if reset not in ("subtract", "zero"):
+        raise ValueError(f"reset must be 'subtract' or 'zero', not {reset!r}")
+    spikes = v >= threshold
+    if reset == "subtract":
+        v = v - np.where(spikes, threshold, 0)
+    else:
+        v = np.where(spikes, 0, v)
+    return v, spikes.astype(np.uint8)
+
+
+def lif_step(v: np.ndarray, synaptic_input: np.ndarray, *, leak_shift: int, threshold: np.ndarray,
+             membrane_bits: int, reset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Advance LIF membranes one time step; return ``(v, spikes)``.
+
+    ``v`` and ``synaptic_input`` (``Σ_i w_i·s_i(t)``) are int64 arrays of the
+    same shape (batch, n); ``threshold`` broadcasts against them. The order
+    leak → integrate → saturate → fire → reset is the one in this module's
+    docstring.
+    """
+    v = lif_integrate(v, synaptic_input, leak_shift=leak_shift, membrane_bits=membrane_bits)
+    return lif_fire(v, threshold, reset)
+
+
+def lif_layer(weights: np.ndarray, spikes_in: np.ndarray, *, leak_shift: int, threshold: np.ndarray,
+              membrane_bits: int, reset: str) -> dict[str, np.ndarray]:
+    """Run one LIF layer over all time steps of spike trains ``spikes_in`` (batch, T, n_in).
+
+    The synaptic input of every step is one batched matrix product; only the
+    membrane recursion runs step by step. Returns ``spikes`` (batch, T, n_out)
+    uint8, ``membrane`` (batch, T, n_out) int64 after reset, ``spike_count``,
+    ``final_membrane`` and ``max_membrane`` (batch, n_out) int64, where the
+    maximum is taken over the post-saturation, pre-reset membrane of every step.
+    """
+    spikes_in = np.asarray(spikes_in, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.int64)
+    threshold = np.asarray(threshold, dtype=np.int64)
+    batch, steps, _ = spikes_in.shape
+    synaptic = spikes_in @ weights.T
+    v = np.zeros((batch, weights.shape[0]), dtype=np.int64)
+    low = -(1 << (membrane_bits - 1))
+    spikes = np.zeros(synaptic.shape, dtype=np.uint8)
+    membrane = np.zeros(synaptic.shape, dtype=np.int64)
+    max_membrane = np.full(v.shape, low, dtype=np.int64)
+    for t in range(steps):
+        pre_reset = lif_integrate(v, synaptic[:, t], leak_shift=leak_shift, membrane_bits=membrane_bits)
+        max_membrane = np.maximum(max_membrane, pre_reset)
+        v, spikes[:, t] = lif_fire(pre_reset, threshold, reset)
+        membrane[:, t] = v
+    return {
+        "spikes": spikes,
+        "membrane": membrane,
+        "spike_count": spikes.sum(axis=1, dtype=np.int64),
+        "final_membrane": v,
+        "max_membrane": max_membrane,
+    }
