@@ -144,6 +144,8 @@ class FoldedLayer(wiring.Component):
 
     def __init__(self, ports: dict, *, weights, weight_kind: str, weight_bits: int, input_encoding: str,
                  input_bits: int, acc_bits: int, folding: Folding, weight_storage: str = "auto"):
+        # Until validation passes, a rejected layer must not also warn that it was never elaborated.
+        self._MustUse__silence = True
         weights = np.asarray(weights)
         if weights.ndim != 2 or weights.dtype.kind not in "iu" or 0 in weights.shape:
             raise TangentcoreError(f"weights must be a non-empty 2-D integer array, not {weights.dtype} {weights.shape}")
@@ -189,13 +191,18 @@ class FoldedLayer(wiring.Component):
             )
         self.acc_bits = acc_bits
         self._requested_storage = weight_storage
+        self._check_neuron_params()
         super().__init__(ports)
+        self._MustUse__silence = False
 
     # Subclasses set the per-neuron parameter words stored beside the weights.
     neuron_param_bits = 0
 
     def _neuron_params(self) -> np.ndarray | None:
         return None
+
+    def _check_neuron_params(self) -> None:
+        """Raise TangentcoreError unless the per-neuron parameters fit; called once sizes are known."""
 
     @property
     def synapse_folds(self) -> int:
@@ -409,22 +416,25 @@ class DenseLayer(FoldedLayer):
         super().__init__(ports, weights=weights, weight_kind=weight_kind, weight_bits=weight_bits,
                          input_encoding=input_encoding, input_bits=input_bits, acc_bits=acc_bits, folding=folding,
                          weight_storage=weight_storage)
-        if not is_output:
-            if self.thresholds.shape != (self.n_out,) or self.thresholds.dtype.kind not in "iu":
-                raise TangentcoreError(
-                    f"thresholds must be integers of shape ({self.n_out},), not {self.thresholds.dtype} "
-                    f"{self.thresholds.shape}")
-            lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
-            if self.thresholds.min() < lo or self.thresholds.max() > hi:
-                acc_lo, acc_hi = self.acc_range
-                raise TangentcoreError(
-                    f"thresholds must lie in [{lo}, {hi}] to fit acc_bits {acc_bits}; clip them to "
-                    f"[{acc_lo}, {acc_hi + 1}], which changes no output, or widen acc_bits"
-                )
         self.score_bits = acc_bits
 
     def _neuron_params(self):
         return self.thresholds
+
+    def _check_neuron_params(self) -> None:
+        if self.is_output:
+            return
+        if self.thresholds.shape != (self.n_out,) or self.thresholds.dtype.kind not in "iu":
+            raise TangentcoreError(
+                f"thresholds must be integers of shape ({self.n_out},), not {self.thresholds.dtype} "
+                f"{self.thresholds.shape}")
+        lo, hi = -(1 << (self.acc_bits - 1)), (1 << (self.acc_bits - 1)) - 1
+        if self.thresholds.min() < lo or self.thresholds.max() > hi:
+            acc_lo, acc_hi = self.acc_range
+            raise TangentcoreError(
+                f"thresholds must lie in [{lo}, {hi}] to fit acc_bits {self.acc_bits}; clip them to "
+                f"[{acc_lo}, {acc_hi + 1}], which changes no output, or widen acc_bits"
+            )
 
     @property
     def latency_cycles(self) -> int:

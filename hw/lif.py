@@ -70,6 +70,7 @@ class LIFLayer(FoldedLayer):
     def __init__(self, *, weights, threshold, leak_shift: int, reset: str, membrane_bits: int, time_steps: int,
                  output: str, weight_kind: str = "int", weight_bits: int = 2, input_encoding: str = "spikes",
                  input_bits: int = 1, acc_bits: int, folding: Folding, weight_storage: str = "auto"):
+        self._MustUse__silence = True  # until FoldedLayer has validated everything
         if output not in LIF_OUTPUTS:
             raise TangentcoreError(f"LIF output must be one of {', '.join(LIF_OUTPUTS)}, not {output!r}")
         if reset not in LIF_RESETS:
@@ -102,18 +103,20 @@ class LIFLayer(FoldedLayer):
         super().__init__(ports, weights=weights, weight_kind=weight_kind, weight_bits=weight_bits,
                          input_encoding=input_encoding, input_bits=input_bits, acc_bits=acc_bits, folding=folding,
                          weight_storage=weight_storage)
-        v_max = (1 << (membrane_bits - 1)) - 1
+
+    def _neuron_params(self):
+        return self.threshold
+
+    def _check_neuron_params(self) -> None:
+        v_max = (1 << (self.membrane_bits - 1)) - 1
         if self.threshold.shape != (self.n_out,) or self.threshold.dtype.kind not in "iu":
             raise TangentcoreError(
                 f"threshold must be integers of shape ({self.n_out},), not {self.threshold.dtype} {self.threshold.shape}")
         if self.threshold.min() < 1 or self.threshold.max() > v_max:
             raise TangentcoreError(
-                f"threshold must lie in [1, {v_max}] for membrane_bits {membrane_bits}, not "
+                f"threshold must lie in [1, {v_max}] for membrane_bits {self.membrane_bits}, not "
                 f"{self.threshold.min()}..{self.threshold.max()}; widen membrane_bits or clip the thresholds"
             )
-
-    def _neuron_params(self):
-        return self.threshold
 
     @property
     def latency_cycles(self) -> int:

@@ -131,6 +131,7 @@ class Network(wiring.Component):
 
     def __init__(self, layers: list, *, time_steps: int = 1, name: str = "network",
                  layer_names: list[str] | None = None):
+        self._MustUse__silence = True  # a rejected network must not also warn that it was never elaborated
         if not layers:
             raise TangentcoreError("a network needs at least one layer")
         if not isinstance(time_steps, int) or time_steps < 1:
@@ -173,6 +174,7 @@ class Network(wiring.Component):
             "i": In(stream.Signature(self.input_size * self.input_bits)),
             "o": Out(stream.Signature(self.payload_layout)),
         })
+        self._MustUse__silence = False
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, foldings: list[Folding] | None = None, *,

@@ -17,7 +17,7 @@ from amaranth.sim import Simulator
 
 from tangentcore.errors import TangentcoreError
 
-__all__ = ["StreamBench", "StreamRun", "pack_vectors", "unpack_words"]
+__all__ = ["StreamBench", "StreamRun", "run_stream", "pack_vectors", "unpack_words"]
 
 
 def pack_vectors(vectors: np.ndarray, bits: int) -> list[int]:
@@ -142,3 +142,16 @@ class StreamBench:
         ctx.set(dut.i.valid, 0)
         ctx.set(dut.o.ready, 0)
         return result
+
+
+def run_stream(dut, payloads: list[int], n_outputs: int, *, input_gap: float = 0.0, stall: float = 0.0,
+               seed: int = 0) -> StreamRun:
+    """Simulate ``dut`` from reset: send ``payloads``, take ``n_outputs`` outputs, return what was seen."""
+    bench = StreamBench(dut, input_gap=input_gap, stall=stall, seed=seed)
+    runs = []
+
+    async def script(ctx, bench):
+        runs.append(await bench.run(ctx, payloads, n_outputs))
+
+    bench.simulate(script)
+    return runs[0]
