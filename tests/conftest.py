@@ -17,9 +17,9 @@ def require_simulator(name: str) -> None:
         pytest.skip(missing)
 
 
-@pytest.fixture(params=["verilator", "icarus"])
+@pytest.fixture(params=[pytest.param("verilator", marks=pytest.mark.verilator),
+                        pytest.param("icarus", marks=pytest.mark.icarus)])
 def simulator(request):
-    """Each simulator in turn; a missing one skips with the reason."""
-    request.applymarker(getattr(pytest.mark, request.param))
+    """Each simulator in turn, marked with its name; a missing one skips with the reason."""
     require_simulator(request.param)
     return request.param
