@@ -22,7 +22,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.sw.reference import accumulator_range, input_range, signed_width
+from tangentcore.sw.reference import accumulator_range, input_range, signed_width, weight_range
 
 __all__ = [
     "Folding",
@@ -30,7 +30,6 @@ __all__ = [
     "fold_cycles",
     "check_folding",
     "auto_folding",
-    "weight_range",
     "choose_weight_storage",
     "WEIGHT_KINDS",
     "INPUT_ENCODINGS",
@@ -85,13 +84,6 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
 def auto_folding(n_in: int, n_out: int, max_pe: int = 8, max_simd: int = 64) -> Folding:
     """Pick a folding: the largest divisors of n_out and n_in up to ``max_pe`` and ``max_simd``."""
     return Folding(pe=_largest_divisor_at_most(n_out, max_pe), simd=_largest_divisor_at_most(n_in, max_simd))
-
-
-def weight_range(weight_kind: str, weight_bits: int) -> tuple[int, int]:
-    """Return the ``(min, max)`` weight value of a weight kind: ±1, {−1, 0, +1} or signed k-bit."""
-    if weight_kind == "int":
-        return -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
-    return -1, 1
 
 
 def choose_weight_storage(depth: int, row_bits: int) -> str:
@@ -181,7 +173,7 @@ class FoldedLayer(wiring.Component):
         self.input_bits = input_bits if input_encoding == "uint" else 1
         self.folding = folding
 
-        x_min, x_max = input_range("uint" if input_encoding == "spikes" else input_encoding, self.input_bits)
+        x_min, x_max = input_range(input_encoding, self.input_bits)
         self.acc_range = accumulator_range(self.n_in, w_min, w_max, x_min, x_max)
         needed = signed_width(*self.acc_range)
         if acc_bits < needed:
@@ -417,6 +409,7 @@ class DenseLayer(FoldedLayer):
                          input_encoding=input_encoding, input_bits=input_bits, acc_bits=acc_bits, folding=folding,
                          weight_storage=weight_storage)
         self.score_bits = acc_bits
+        self.score_signed = True
 
     def _neuron_params(self):
         return self.thresholds

@@ -46,11 +46,10 @@ class LIFLayer(FoldedLayer):
             strobed while ``ready`` is low is ignored.
         o: stream out, held until ``ready``. Hidden layer: ``payload`` is the
             ``n_out`` spikes of the step, one per input vector. Output layer:
-            one ``payload`` per sample, after its last step: ``n_out`` signed
-            scores of ``score_bits`` each, score ``j`` at bits
-            ``[j·score_bits, (j+1)·score_bits)``. Spike counts are
-            non-negative and carry one zero bit above ``bit_length(T)`` so
-            that every score is two's complement.
+            one ``payload`` per sample, after its last step: ``n_out`` scores
+            of ``score_bits`` each, score ``j`` at bits ``[j·score_bits,
+            (j+1)·score_bits)``: unsigned spike counts of ``bit_length(T)``
+            bits, or signed membranes of ``membrane_bits`` bits.
         label: out, output layer only: the argmax of the scores, ties to the
             lowest index; valid with ``o.valid``.
 
@@ -90,7 +89,8 @@ class LIFLayer(FoldedLayer):
         self.membrane_bits = membrane_bits
         self.time_steps = time_steps
         self.count_bits = time_steps.bit_length()
-        self.score_bits = self.count_bits + 1 if output == "spike_count" else membrane_bits
+        self.score_bits = self.count_bits if output == "spike_count" else membrane_bits
+        self.score_signed = output != "spike_count"
         self.label_bits = max(1, (n_out - 1).bit_length())
         self.neuron_param_bits = membrane_bits
         ports = {
@@ -229,7 +229,7 @@ class LIFLayer(FoldedLayer):
             if self.output == "spike_count":
                 old = state.word_select(group * pe + p, state_bits)
                 new = Mux(first_step, 0, old) + spikes[p]
-                score = Signal(signed(score_bits), name=f"score{p}")
+                score = Signal(unsigned(score_bits), name=f"score{p}")
                 m.d.comb += score.eq(new)
             elif self.output == "max_membrane":
                 old = state.word_select(group * pe + p, state_bits).as_signed()
@@ -245,7 +245,7 @@ class LIFLayer(FoldedLayer):
                     Cat(*[s[:state_bits] for s in group_scores]))
 
         out_reg = Signal(self.n_out * score_bits)
-        best_score = Signal(signed(score_bits))
+        best_score = Signal(signed(score_bits) if self.score_signed else unsigned(score_bits))
         best_label = Signal(self.label_bits)
         scoring = post & last_step_of_sample
         with m.If(scoring):

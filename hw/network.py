@@ -60,20 +60,13 @@ def resolve_foldings(manifest: Manifest, fold) -> list[Folding]:
     return foldings
 
 
-def _layer_kind(layer) -> str:
-    # Schema version 1 calls a dense binary layer "sign".
-    kind = getattr(layer, "kind", "dense")
-    return "dense" if kind == "sign" else kind
-
-
 def layers_from_manifest(manifest: Manifest, foldings: list[Folding], weight_storage: str = "auto") -> list:
     """Build one layer component per manifest layer with its folding."""
     components = []
-    time_steps = getattr(manifest, "time_steps", 1)
     for layer, folding in zip(manifest.layers, foldings):
         common = {
             "weights": manifest.weights(layer),
-            "weight_kind": getattr(layer, "weight_kind", "binary"),
+            "weight_kind": layer.weight_kind,
             "weight_bits": layer.weight_bits,
             "input_encoding": layer.input_encoding,
             "input_bits": layer.input_bits,
@@ -81,20 +74,18 @@ def layers_from_manifest(manifest: Manifest, foldings: list[Folding], weight_sto
             "folding": folding,
             "weight_storage": weight_storage,
         }
-        kind = _layer_kind(layer)
-        where = f"layer {layer.name!r}"
         try:
-            if kind == "dense":
+            if layer.kind == "dense":
                 thresholds = None if layer.output == "scores" else manifest.thresholds(layer)
                 components.append(DenseLayer(thresholds=thresholds, **common))
-            elif kind == "lif":
+            elif layer.kind == "lif":
                 components.append(LIFLayer(threshold=manifest.thresholds(layer), leak_shift=layer.leak_shift,
                                            reset=layer.reset, membrane_bits=layer.membrane_bits,
-                                           time_steps=time_steps, output=layer.output, **common))
+                                           time_steps=manifest.time_steps, output=layer.output, **common))
             else:
-                raise TangentcoreError(f"kind must be 'dense' or 'lif', not {kind!r}")
+                raise TangentcoreError(f"kind must be 'dense' or 'lif', not {layer.kind!r}")
         except TangentcoreError as error:
-            raise TangentcoreError(f"{where}: {error}") from None
+            raise TangentcoreError(f"layer {layer.name!r}: {error}") from None
     return components
 
 
@@ -115,8 +106,9 @@ class Network(wiring.Component):
             reset. ``ready`` low means the first layer is busy; the producer
             holds ``valid`` and ``payload`` until the handshake.
         o: stream out, one per sample; ``payload.scores`` holds ``n_classes``
-            signed scores of ``score_bits`` each (score ``j`` at bits
-            ``[j·score_bits, (j+1)·score_bits)``), ``payload.label`` the
+            scores of ``score_bits`` each (score ``j`` at bits
+            ``[j·score_bits, (j+1)·score_bits)``; two's complement except
+            for spike counts, which are unsigned), ``payload.label`` the
             argmax, ties to the lowest index. In the flattened Verilog port
             ``o__payload``, ``label`` is the low ``label_bits`` bits and
             ``scores`` follow. Held until ``ready``.
@@ -185,7 +177,7 @@ class Network(wiring.Component):
         if len(foldings) != len(manifest.layers):
             raise TangentcoreError(f"need one folding per layer ({len(manifest.layers)}), got {len(foldings)}")
         layers = layers_from_manifest(manifest, foldings, weight_storage)
-        return cls(layers, time_steps=getattr(manifest, "time_steps", 1), name=manifest.name,
+        return cls(layers, time_steps=manifest.time_steps, name=manifest.name,
                    layer_names=[layer.name for layer in manifest.layers])
 
     def describe(self) -> dict:
@@ -198,7 +190,7 @@ class Network(wiring.Component):
                       "input_bits": self.input_bits, "encoding": self.input_encoding,
                       "vectors_per_sample": self.time_steps},
                 "o": {"payload_bits": self.payload_layout.size, "label_bits": self.label_bits,
-                      "score_bits": self.score_bits, "score_signed": True, "n_classes": self.n_classes},
+                      "score_bits": self.score_bits, "score_signed": self.layers[-1].score_signed, "n_classes": self.n_classes},
             },
             "layers": [{"name": name, **layer.describe()} for name, layer in zip(self.layer_names, self.layers)],
             "latency_cycles": self.latency_cycles,

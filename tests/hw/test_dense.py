@@ -8,18 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.hw.layers import DenseLayer, Folding, choose_weight_storage, weight_range
+from tangentcore.hw.layers import DenseLayer, Folding, choose_weight_storage
 from tangentcore.hw.simulate import StreamBench, pack_vectors, run_stream, unpack_words
-from tangentcore.sw.reference import accumulator_range, argmax_lowest, input_range, layer_accumulators, signed_width
-
-
-def _reference_encoding(encoding: str) -> str:
-    # Spikes count as 0/1, which is what the reference's uint arithmetic does with 1-bit inputs.
-    return "uint" if encoding == "spikes" else encoding
+from tangentcore.sw.reference import (accumulator_range, argmax_lowest, input_range, layer_accumulators, signed_width,
+                                      weight_range)
 
 
 def _acc_bits(n_in, weight_kind, weight_bits, encoding, input_bits) -> int:
-    x_min, x_max = input_range(_reference_encoding(encoding), input_bits if encoding == "uint" else 1)
+    x_min, x_max = input_range(encoding, input_bits if encoding == "uint" else 1)
     lo, hi = accumulator_range(n_in, *weight_range(weight_kind, weight_bits), x_min, x_max)
     return signed_width(lo, hi + 1)
 
@@ -32,7 +28,7 @@ def _random_weights(rng, shape, weight_kind, weight_bits):
 
 
 def _expected(layer: DenseLayer, x: np.ndarray) -> np.ndarray:
-    acc = layer_accumulators(layer.weights, x, _reference_encoding(layer.input_encoding))
+    acc = layer_accumulators(layer.weights, x, layer.input_encoding)
     return acc if layer.is_output else (acc >= layer.thresholds).astype(np.int64)
 
 
@@ -72,7 +68,7 @@ def test_dense_random_layers_match_reference(data, n_in, n_out, weight, encoding
     encoding, input_bits = encoding
     acc_bits = _acc_bits(n_in, weight_kind, weight_bits, encoding, input_bits)
     lo, hi = accumulator_range(n_in, *weight_range(weight_kind, weight_bits),
-                               *input_range(_reference_encoding(encoding), input_bits))
+                               *input_range(encoding, input_bits))
     thresholds = None if is_output else rng.integers(lo, hi + 2, size=n_out)
     layer = DenseLayer(weights=_random_weights(rng, (n_out, n_in), weight_kind, weight_bits), thresholds=thresholds,
                        weight_kind=weight_kind, weight_bits=weight_bits, input_encoding=encoding,
@@ -95,7 +91,7 @@ def test_dense_extreme_weights_and_thresholds(pattern, weight_kind, weight_bits,
     else:
         weights = np.full((n_out, n_in), low if pattern == "low" else high)
     acc_bits = _acc_bits(n_in, weight_kind, weight_bits, encoding, input_bits)
-    acc_lo, acc_hi = accumulator_range(n_in, low, high, *input_range(_reference_encoding(encoding), input_bits))
+    acc_lo, acc_hi = accumulator_range(n_in, low, high, *input_range(encoding, input_bits))
     # Thresholds at both ends of the clipped range and at the extremes the inputs below reach.
     thresholds = np.array([acc_lo, acc_hi + 1, acc_hi, acc_lo + 1])
     x_max = (1 << input_bits) - 1

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.hw.layers import Folding, weight_range
+from tangentcore.hw.layers import Folding
 from tangentcore.hw.lif import LIFLayer
 from tangentcore.hw.simulate import StreamBench, pack_vectors, run_stream, unpack_words
-from tangentcore.sw.reference import accumulator_range, argmax_lowest, lif_layer, signed_width
+from tangentcore.sw.reference import accumulator_range, argmax_lowest, lif_layer, signed_width, weight_range
 
 
 def _make_layer(weights, threshold, *, weight_kind="int", weight_bits=4, folding=None, **lif) -> LIFLayer:
@@ -32,7 +32,8 @@ def _simulate(layer: LIFLayer, spikes: np.ndarray, **bench):
     n_outputs = batch * steps if not layer.is_output else batch
     run = run_stream(layer, pack_vectors(spikes.reshape(-1, n_in), 1), n_outputs, **bench)
     if layer.is_output:
-        scores = np.array([unpack_words(p, layer.n_out, layer.score_bits, signed=True) for p in run.payloads])
+        scores = np.array([unpack_words(p, layer.n_out, layer.score_bits, signed=layer.score_signed)
+                           for p in run.payloads])
         return scores, run
     bits = np.array([unpack_words(p, layer.n_out, 1, signed=False) for p in run.payloads])
     return bits.reshape(batch, steps, layer.n_out), run
@@ -133,15 +134,15 @@ def test_lif_reset_starts_new_sample(steps_before_reset):
         runs.append(await bench.run(ctx, pack_vectors(spikes.reshape(-1, 5), 1), len(spikes)))
 
     StreamBench(layer, input_gap=0.2, stall=0.2, seed=6).simulate(script)
-    actual = np.array([unpack_words(p, 3, layer.score_bits, signed=True) for p in runs[0].payloads])
+    actual = np.array([unpack_words(p, 3, layer.score_bits, signed=layer.score_signed) for p in runs[0].payloads])
     np.testing.assert_array_equal(actual, _expected(layer, spikes)["max_membrane"])
 
 
 def test_lif_spike_count_score_bits():
-    # T = 8 needs 4 bits of count; the port adds a zero sign bit so that 8 does not read as −8.
+    # T = 8 needs 4 unsigned bits of count, so a full count reads as 8, not as −8.
     layer = _make_layer(np.full((2, 3), 7), np.array([1, 1]), leak_shift=0, reset="zero", membrane_bits=5,
                         time_steps=8, output="spike_count")
-    assert layer.score_bits == 5
+    assert (layer.score_bits, layer.score_signed) == (4, False)
     spikes = np.ones((1, 8, 3), dtype=np.int64)
     assert _check(layer, spikes)["spike_count"].tolist() == [[8, 8]]
 
