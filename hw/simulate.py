@@ -17,7 +17,7 @@ from amaranth.sim import Simulator
 
 from tangentcore.errors import TangentcoreError
 
-__all__ = ["StreamBench", "StreamRun", "run_stream", "pack_vectors", "unpack_words"]
+__all__ = ["StreamBench", "StreamRun", "run_stream", "pack_vectors", "unpack_words", "unpack_scores"]
 
 
 def pack_vectors(vectors: np.ndarray, bits: int) -> list[int]:
@@ -58,12 +58,14 @@ class StreamBench:
     ``input_gap`` is the probability that the driver leaves ``i.valid`` low
     in a cycle before presenting the next vector, ``stall`` the probability
     that the monitor holds ``o.ready`` low; both draw from ``random.Random(seed)``.
+    ``sink_ready(cycle)``, when given, sets ``o.ready`` instead of ``stall``.
     """
 
-    def __init__(self, dut, *, input_gap: float = 0.0, stall: float = 0.0, seed: int = 0):
+    def __init__(self, dut, *, input_gap: float = 0.0, stall: float = 0.0, seed: int = 0, sink_ready=None):
         self.dut = dut
         self.input_gap = input_gap
         self.stall = stall
+        self.sink_ready = sink_ready
         self.rng = random.Random(seed)
         self.cycle = 0
         self.top = Module()
@@ -119,7 +121,10 @@ class StreamBench:
                 offered = True
                 ctx.set(dut.i.payload, payloads[sent])
             ctx.set(dut.i.valid, offered)
-            ready = len(result.payloads) < n_outputs and self.rng.random() >= self.stall
+            if self.sink_ready is not None:
+                ready = len(result.payloads) < n_outputs and self.sink_ready(self.cycle)
+            else:
+                ready = len(result.payloads) < n_outputs and self.rng.random() >= self.stall
             ctx.set(dut.o.ready, ready)
             sampled = [dut.i.ready, dut.o.valid, Value.cast(dut.o.payload)]
             if self._label is not None:
@@ -145,9 +150,9 @@ class StreamBench:
 
 
 def run_stream(dut, payloads: list[int], n_outputs: int, *, input_gap: float = 0.0, stall: float = 0.0,
-               seed: int = 0) -> StreamRun:
+               seed: int = 0, sink_ready=None) -> StreamRun:
     """Simulate ``dut`` from reset: send ``payloads``, take ``n_outputs`` outputs, return what was seen."""
-    bench = StreamBench(dut, input_gap=input_gap, stall=stall, seed=seed)
+    bench = StreamBench(dut, input_gap=input_gap, stall=stall, seed=seed, sink_ready=sink_ready)
     runs = []
 
     async def script(ctx, bench):
@@ -155,3 +160,11 @@ def run_stream(dut, payloads: list[int], n_outputs: int, *, input_gap: float = 0
 
     bench.simulate(script)
     return runs[0]
+
+
+def unpack_scores(network, payload: int) -> tuple[int, list[int]]:
+    """Split a network's ``o.payload`` integer into ``(label, scores)``; :class:`~tangentcore.hw.network.Network` states the layout."""
+    label = payload & ((1 << network.label_bits) - 1)
+    scores = unpack_words(payload >> network.label_bits, network.n_classes, network.score_bits,
+                          signed=network.layers[-1].score_signed)
+    return label, scores
