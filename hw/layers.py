@@ -7,8 +7,8 @@ module only schedules it. A layer computes ``PE`` neurons in parallel over
 
 Weights, and the per-neuron thresholds, sit in one parameter memory with one
 row per compute cycle. The memory is a LUT ROM (asynchronous read) or block
-RAM (synchronous read port that Yosys maps to iCE40/ECP5 EBR); both give the
-same cycle counts (:func:`choose_weight_storage` states the rule).
+RAM (a synchronous read port, which Yosys can map to iCE40/ECP5 EBR). Both
+give the same cycle counts, and :func:`choose_weight_storage` states the rule.
 """
 
 from __future__ import annotations

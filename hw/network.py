@@ -39,7 +39,7 @@ def resolve_foldings(manifest: Manifest, fold) -> list[Folding]:
     ``fold`` is None (``auto_folding`` per layer), one ``(PE, SIMD)`` pair for
     every layer, or a list of pairs, one per layer. A PE or SIMD larger than
     its layer is clipped to the layer's size (so ``n_out,n_in`` of the widest
-    layer asks for a fully parallel core); one that does not divide the layer
+    layer requests a fully parallel core); one that does not divide the layer
     raises TangentcoreError naming the layer and the valid choices.
     """
     layers = manifest.layers

@@ -43,7 +43,7 @@ def unpack_words(word: int, count: int, bits: int, *, signed: bool) -> list[int]
 
 @dataclass
 class StreamRun:
-    """What one :meth:`StreamBench.run` observed; cycles count from the start of the simulation."""
+    """Payloads and handshake cycles seen by one :meth:`StreamBench.run`, counted from the start of the simulation."""
 
     payloads: list[int] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
