@@ -301,7 +301,11 @@ class FoldedLayer(wiring.Component):
         # next address presented one cycle ahead (address 0 while idle); a ROM is read combinationally.
         rows = self._memory_rows()
         if total_folds == 1:
-            row = Const(rows[0], self.row_bits)
+            # In chunks: Amaranth's Python simulator writes each constant as a decimal literal, which
+            # Python refuses beyond 4300 digits (a fully parallel 64×64 4-bit layer has 16 kbit).
+            chunk_bits = 1024
+            row = Cat(*[Const(rows[0] >> start, min(chunk_bits, self.row_bits - start))
+                        for start in range(0, self.row_bits, chunk_bits)])
         else:
             m.submodules.parameters = parameters = Memory(shape=unsigned(self.row_bits), depth=total_folds,
                                                           init=rows)

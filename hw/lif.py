@@ -200,7 +200,7 @@ class LIFLayer(FoldedLayer):
                      v_write.en.eq(post)]
 
         if self.is_output:
-            scores = self._elaborate_scores(m, post, group, first_step, last_step_of_sample, spikes, v_new, pre_reset)
+            self._elaborate_scores(m, post, group, first_step, last_step_of_sample, spikes, v_new, pre_reset)
         else:
             out_reg = Signal(self.n_out)
             with m.If(post):
