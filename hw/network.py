@@ -133,7 +133,8 @@ class Network(wiring.Component):
             if layer.is_output != last:
                 raise TangentcoreError(f"layer {index} must {'' if last else 'not '}be an output layer (class scores)")
             if isinstance(layer, LIFLayer) and layer.time_steps != time_steps:
-                raise TangentcoreError(f"layer {index} has time_steps {layer.time_steps}, the network {time_steps}")
+                raise TangentcoreError(f"layer {index} has time_steps {layer.time_steps}, but the network has "
+                                       f"{time_steps}; build every LIF layer with the network's time_steps")
         spiking = any(isinstance(layer, LIFLayer) for layer in layers)
         if spiking and not all(isinstance(layer, LIFLayer) for layer in layers):
             raise TangentcoreError("a network must be all dense or all LIF layers; mixed networks are not supported")

@@ -44,7 +44,8 @@ def test_generate_writes_core_and_description(manifests, kind, tmp_path):
     ports = description["ports"]
     assert ports["i"]["payload_bits"] == 16 * (2 if kind == "dense" else 1)
     assert ports["o"]["payload_bits"] == ports["o"]["label_bits"] + 4 * ports["o"]["score_bits"]
-    assert description["latency_cycles"] > 0 and description["initiation_interval_cycles"] > 0
+    assert description["latency_cycles"] > 0
+    assert description["initiation_interval_cycles"] > 0
 
 
 # fold: PE not dividing a layer, SIMD wider than the fan-in clipped then not dividing, malformed

@@ -163,7 +163,7 @@ def test_network_rejects_inconsistent_layers():
         Network([hidden, dense])
     with pytest.raises(TangentcoreError, match="all dense or all LIF layers"):
         Network([lif, dense], time_steps=2)
-    with pytest.raises(TangentcoreError, match="layer 0 has time_steps 2, the network 3"):
+    with pytest.raises(TangentcoreError, match="layer 0 has time_steps 2, but the network has 3"):
         Network([lif, dense], time_steps=3)
 
 
