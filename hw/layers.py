@@ -216,7 +216,9 @@ class FoldedLayer(wiring.Component):
 
     @property
     def weight_storage(self) -> str:
-        """Where the parameter memory sits: ``"rom"`` (LUTs) or ``"bram"`` (block RAM)."""
+        """Where the parameters sit: ``"rom"`` (LUTs), ``"bram"`` (block RAM) or ``"constant"`` (a single row)."""
+        if self.compute_cycles == 1:
+            return "constant"
         if self._requested_storage == "auto":
             return choose_weight_storage(self.compute_cycles, self.row_bits)
         return self._requested_storage
