@@ -309,6 +309,8 @@ class FoldedLayer(wiring.Component):
             row = Cat(*[Const(rows[0] >> start, min(chunk_bits, self.row_bits - start))
                         for start in range(0, self.row_bits, chunk_bits)])
         else:
+            # NOTE: memories with rows wider than about 14 kbit have not been run in Amaranth's Python
+            # simulator, which may hit the same 4300-digit limit through their initial contents.
             m.submodules.parameters = parameters = Memory(shape=unsigned(self.row_bits), depth=total_folds,
                                                           init=rows)
             if self.weight_storage == "bram":
