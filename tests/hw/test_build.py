@@ -48,7 +48,6 @@ def test_summary_written_beside_bitstream(icebreaker_build):
     assert sorted(p.name for p in (out / "small").iterdir()) == ["icebreaker"]
 
 
-@pytest.mark.slow
 def test_same_inputs_same_bitstream(icebreaker_build, tmp_path):
     first, _ = icebreaker_build
     network = _small_network()
