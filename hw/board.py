@@ -2,10 +2,11 @@
 
 Byte protocol (8N1, both directions; multi-byte fields little-endian):
 
-- host → board: ``0xA5``, then the input vector as ``⌈input_bits/8⌉`` bytes,
-  bit ``j`` of the network's input payload being bit ``j mod 8`` of byte
-  ``⌊j/8⌋``; unused high bits of the last byte are ignored. Bytes before a
-  ``0xA5`` are dropped, so a host can resynchronize by sending it again.
+- host → board: ``0xA5``, then the input vector as ``⌈input_bits/8⌉`` bytes.
+  Bit ``j`` of the network's input payload is bit ``j mod 8`` of byte
+  ``⌊j/8⌋``, and unused high bits of the last byte are ignored. Bytes before
+  a ``0xA5`` are dropped, so a host can resynchronize by sending it again.
+  The host sends the next request only after the response to the last one.
 - board → host: ``0x5A``, then the output payload as ``⌈output_bits/8⌉``
   bytes packed the same way: the label in the low ``label_bits`` bits, then
   ``n_classes`` two's-complement scores of ``score_bits`` each.

@@ -56,7 +56,7 @@ _RESOURCES = {
 
 @dataclass
 class BuildResult:
-    """Where a build went and what it reported."""
+    """A finished build: its folder, its bitstream and its summary."""
 
     folder: Path
     bitstream: Path
@@ -87,10 +87,21 @@ def toolchain_missing(board: str) -> str | None:
     return None
 
 
+# Programmers that amaranth-boards platforms list as required tools; a build without programming needs none.
+_PROGRAMMERS = {"openFPGALoader", "iceprog", "fujprog", "dfu-util"}
+
+
 def _platform(board: Board):
     module_name, class_name = board.platform_path.split(":")
     module = __import__(module_name, fromlist=[class_name])
-    return getattr(module, class_name)()
+    base = getattr(module, class_name)
+
+    class BuildOnly(base):
+        @property
+        def required_tools(self):
+            return [tool for tool in super().required_tools if tool not in _PROGRAMMERS]
+
+    return BuildOnly()
 
 
 def _flip_flops(yosys_log: str) -> int | None:
@@ -129,8 +140,8 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
                 baud: int = 115200, cycles_per_inference: int) -> BuildResult:
     """Synthesize, place and route ``network`` behind the UART top for ``board``.
 
-    The tools run in ``<out_root>/<design>/.<board>.partial/`` with their
-    output in ``build.log`` there; a finished build replaces
+    The tools run in ``<out_root>/<design>/.<board>.partial/`` and write their
+    output to ``build.log`` there. A finished build replaces
     ``<out_root>/<design>/<board>/`` whole, and a failed one is left in
     ``<board>.failed/`` for its logs. Raises TangentcoreError when a tool is
     missing, the design does not fit (saying by how much), or it misses the

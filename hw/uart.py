@@ -38,9 +38,10 @@ class UARTReceiver(wiring.Component):
     Ports
         rx: in, the serial line (synchronized internally with two flip-flops).
         o: stream out of received bytes. A byte is presented from the cycle
-            after its stop bit is sampled; if ``o.ready`` is still low when the
-            next byte completes, the older byte is overwritten (the host must
-            pace its bytes, which the inference top always accepts in time).
+            after its stop bit is sampled. The payload is the receive shift
+            register itself, so the consumer must take each byte before the
+            next start bit arrives; the inference top does, because the host
+            sends one request at a time.
     """
 
     def __init__(self, *, divisor: int):

@@ -26,7 +26,7 @@ UART_TOP_NAME = "tangentcore_uart_top"
 
 @dataclass
 class UARTCosimResult:
-    """What one simulator reported for the UART top."""
+    """The report of one simulator on the UART top."""
 
     simulator: str
     vectors: int

@@ -42,7 +42,7 @@ async def _receive_byte(dut, divisor: int) -> int:
 
 @cocotb.test()
 async def uart_top_matches_reference(dut):
-    """Every response over the UART equals the reference's label and scores."""
+    """Check that every response over the UART equals the reference's label and scores."""
     vectors = np.load(os.environ["TANGENTCORE_VECTORS"], allow_pickle=False)
     with open(os.environ["TANGENTCORE_CORE"], encoding="utf-8") as handle:
         core = json.load(handle)
