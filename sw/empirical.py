@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, jacrev, stack_module_state, vmap
+from torch.func import functional_call, jacrev, vmap
 
 from tangentcore.errors import TangentcoreError
 
@@ -127,11 +127,20 @@ class NTKMLP(nn.Module):
             surrogate_backward = self.surrogate is not None
         if surrogate_backward and self.surrogate is None:
             raise TangentcoreError("surrogate_backward=True needs a network built with surrogate=")
+        return self.forward_with(x, list(self.weights), list(self.biases), surrogate_backward)
+
+    def forward_with(self, x, weights, biases, surrogate_backward: bool) -> torch.Tensor:
+        """Run the forward pass with the given parameters instead of the module's own.
+
+        Weights of shape ``(E, n_out, n_in)`` and biases ``(E, n_out)`` run an
+        ensemble of ``E`` networks at once and return ``(E, batch, outputs)``.
+        """
         h = x
-        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+        for layer, (weight, bias) in enumerate(zip(weights, biases)):
             if layer > 0:
                 h = self.phi(h, surrogate_backward)
-            h = (self.sigma_w / math.sqrt(weight.shape[1])) * h @ weight.T + self.sigma_b * bias
+            h = (self.sigma_w / math.sqrt(weight.shape[-1])) * torch.matmul(h, weight.transpose(-1, -2))
+            h = h + self.sigma_b * bias.unsqueeze(-2)
         return h
 
 
@@ -196,7 +205,7 @@ def train_ensemble(
     """Train copies of ``models`` with full-batch gradient descent on ``½ Σ |f(x) − y|²``.
 
     All models must share one architecture; they are trained together with
-    ``torch.func.vmap``. ``surrogate_backward`` selects surrogate gradient
+    batched matrix products. ``surrogate_backward`` selects surrogate gradient
     learning (default: whenever the models have a surrogate). ``callback``
     (optional) is called with the step index after every step. Returns
     trained copies; the inputs are left unchanged.
@@ -208,21 +217,25 @@ def train_ensemble(
     if not (isinstance(steps, int) and steps >= 0):
         raise TangentcoreError(f"steps must be an integer ≥ 0, not {steps!r}")
     template = models[0]
+    if any(model.widths != template.widths for model in models):
+        raise TangentcoreError("train_ensemble needs models of one architecture; got different widths")
     if surrogate_backward is None:
         surrogate_backward = template.surrogate is not None
-    y = y.reshape(x.shape[0], -1)
+    y = y.reshape(1, x.shape[0], -1)
 
-    params, _ = stack_module_state(list(models))
-    params = {name: p.detach().clone() for name, p in params.items()}
-
-    def loss(params, x, y):
-        output = functional_call(template, params, (x,), {"surrogate_backward": surrogate_backward})
-        return 0.5 * torch.sum((output - y) ** 2)
-
-    gradient = vmap(grad(loss), in_dims=(0, None, None))
+    # Stack every parameter along a leading ensemble axis. The summed loss
+    # separates over networks, so one backward pass yields every network's
+    # own gradient, and batched matrix products replace a loop over models.
+    weights = [torch.stack([m.weights[i].detach() for m in models]).requires_grad_() for i in range(len(template.weights))]
+    biases = [torch.stack([m.biases[i].detach() for m in models]).requires_grad_() for i in range(len(template.biases))]
     for step in range(steps):
-        grads = gradient(params, x, y)
-        params = {name: params[name] - learning_rate * grads[name] for name in params}
+        output = template.forward_with(x, weights, biases, surrogate_backward)
+        loss = 0.5 * torch.sum((output - y) ** 2)
+        parameters = weights + biases
+        gradients = torch.autograd.grad(loss, parameters)
+        with torch.no_grad():
+            for parameter, gradient in zip(parameters, gradients):
+                parameter.add_(gradient, alpha=-learning_rate)
         if callback is not None:
             callback(step)
 
@@ -230,7 +243,8 @@ def train_ensemble(
     for index in range(len(models)):
         model = copy.deepcopy(template)
         with torch.no_grad():
-            for name, parameter in model.named_parameters():
-                parameter.copy_(params[name][index])
+            for layer in range(len(weights)):
+                model.weights[layer].copy_(weights[layer][index])
+                model.biases[layer].copy_(biases[layer][index])
         trained.append(model)
     return trained
