@@ -129,18 +129,22 @@ class NTKMLP(nn.Module):
             raise TangentcoreError("surrogate_backward=True needs a network built with surrogate=")
         return self.forward_with(x, list(self.weights), list(self.biases), surrogate_backward)
 
-    def forward_with(self, x, weights, biases, surrogate_backward: bool) -> torch.Tensor:
+    def forward_with(self, x, weights, biases, surrogate_backward: bool, trace: list | None = None) -> torch.Tensor:
         """Run the forward pass with the given parameters instead of the module's own.
 
         Weights of shape ``(E, n_out, n_in)`` and biases ``(E, n_out)`` run an
         ensemble of ``E`` networks at once and return ``(E, batch, outputs)``.
+        If ``trace`` is a list, each layer appends its input and pre-activation.
         """
         h = x
         for layer, (weight, bias) in enumerate(zip(weights, biases)):
             if layer > 0:
                 h = self.phi(h, surrogate_backward)
+            layer_input = h
             h = (self.sigma_w / math.sqrt(weight.shape[-1])) * torch.matmul(h, weight.transpose(-1, -2))
             h = h + self.sigma_b * bias.unsqueeze(-2)
+            if trace is not None:
+                trace.append((layer_input, h))
         return h
 
 
@@ -225,17 +229,23 @@ def train_ensemble(
 
     # Stack every parameter along a leading ensemble axis. The summed loss
     # separates over networks, so one backward pass yields every network's
-    # own gradient, and batched matrix products replace a loop over models.
-    weights = [torch.stack([m.weights[i].detach() for m in models]).requires_grad_() for i in range(len(template.weights))]
-    biases = [torch.stack([m.biases[i].detach() for m in models]).requires_grad_() for i in range(len(template.biases))]
+    # own gradient. Autograd (with the surrogate) only propagates the errors
+    # δ = ∂L/∂h to the pre-activations h; each weight then takes its step
+    # −η (σ_w/√n) δᵀ·input in place with one batched product, so the large
+    # weight gradients are never stored (the training is memory-bound).
+    weights = [torch.stack([m.weights[i].detach() for m in models]) for i in range(len(template.weights))]
+    biases = [torch.stack([m.biases[i].detach() for m in models]) for i in range(len(template.biases))]
+    inputs = x.detach().expand(len(models), *x.shape).requires_grad_()
     for step in range(steps):
-        output = template.forward_with(x, weights, biases, surrogate_backward)
+        trace: list = []
+        output = template.forward_with(inputs, weights, biases, surrogate_backward, trace)
         loss = 0.5 * torch.sum((output - y) ** 2)
-        parameters = weights + biases
-        gradients = torch.autograd.grad(loss, parameters)
+        errors = torch.autograd.grad(loss, [pre_activation for _, pre_activation in trace])
         with torch.no_grad():
-            for parameter, gradient in zip(parameters, gradients):
-                parameter.add_(gradient, alpha=-learning_rate)
+            for (layer_input, _), error, weight, bias in zip(trace, errors, weights, biases):
+                step_size = learning_rate * template.sigma_w / math.sqrt(weight.shape[-1])
+                weight.baddbmm_(error.transpose(1, 2), layer_input.detach(), alpha=-step_size)
+                bias.sub_(error.sum(dim=1), alpha=learning_rate * template.sigma_b)
         if callback is not None:
             callback(step)
 

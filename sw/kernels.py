@@ -40,6 +40,7 @@ two-dimensional Gauss–Hermite quadrature and warn.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -347,7 +348,7 @@ class MLPKernel:
     sigma_b: float = 0.0
 
     def __post_init__(self):
-        if not (isinstance(self.depth, int) and self.depth >= 1):
+        if isinstance(self.depth, bool) or not (isinstance(self.depth, numbers.Integral) and self.depth >= 1):
             raise TangentcoreError(f"depth (hidden layers) must be an integer ≥ 1, not {self.depth!r}")
         if not (math.isfinite(self.sigma_w) and self.sigma_w > 0):
             raise TangentcoreError(f"sigma_w must be a positive finite number, not {self.sigma_w!r}")
