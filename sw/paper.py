@@ -184,11 +184,13 @@ def _plot_naive(out: Path, results: dict) -> None:
     colors = plt.cm.viridis(np.linspace(0.0, 0.9, len(profiles["scales"])))
     for color, m in zip(colors, profiles["scales"]):
         kernels = profiles["kernels"][f"{m:g}"]
-        left.plot(profiles["angles"], kernels["ntk"], color=color, label=f"NTK, m = {m:g}")
-        middle.plot(profiles["angles"], kernels["sgntk"], color=color, label=f"SG-NTK, m = {m:g}")
-    left.set_yscale("symlog", linthresh=1.0)
-    left.set(xlabel="angle α of x′", ylabel="Θ(x₀, x′) (symmetric log scale)",
-             title="naive NTK of erf(m·), 1 hidden layer")
+        left.plot(profiles["angles"], kernels["ntk"], color=color,
+                  label=f"m = {m:g}, Θ(x₀, x₀) = {kernels['ntk'][0]:.3g}")
+        middle.plot(profiles["angles"], kernels["sgntk"], color=color, label=f"m = {m:g}")
+    # A clipped linear axis: the peak at x′ = x₀ runs off it for large m.
+    left.set_ylim(-8.0, 8.0)
+    left.set(xlabel="angle α of x′", ylabel="Θ(x₀, x′)",
+             title="naive NTK of erf(m·), 1 hidden layer: diverges at x′ = x₀")
     middle.set(xlabel="angle α of x′", ylabel="I(x₀, x′)", title="SG-NTK, gaussian surrogate m̃ = 1")
     left.legend(fontsize=7)
     middle.legend(fontsize=7)
