@@ -62,15 +62,15 @@ __all__ = [
     "sign_activation",
 ]
 
-# Pairs whose correlation |ρ| exceeds this count as collinear (ρ = ±1): there
-# the naive NTK of sign is infinite.
+# Pairs whose angle has sin θ at or below this count as collinear (ρ = ±1),
+# where the naive NTK of sign is infinite.
 _COLLINEAR_TOLERANCE = 1e-12
 
 # Pairs with |cos θ| above 1 − this get θ from distances instead of arccos.
 _NEAR_COLLINEAR = 1e-6
 
-# Pairs per block of the recursion: 2**16 float64 values are 512 KiB, so a
-# block and its temporaries stay in cache.
+# Pairs per block of the recursion: 2**16 float64 values are 512 KiB, so the
+# temporaries of a block stay small and their memory is reused by the next.
 _BLOCK_ELEMENTS = 2**16
 
 # Upper bound on the elements of one Gauss–Hermite evaluation (pairs × nodes²),
@@ -191,7 +191,10 @@ class Activation:
             return _gauss_hermite_2d(self.derivative, partner, a, b, c, self.quadrature_order, self.label)
 
         if self.kind == "sign":
-            return _sign_dot_sigma(a, b, np.sin(_angle(a, b, c)), surrogate)
+            try:
+                return _sign_dot_sigma(a, b, np.sin(_angle(a, b, c)), surrogate)
+            except _InfiniteSignNTK as infinite:
+                raise infinite.to_error() from None
 
         m2 = self.scale**2
         gap = np.maximum(a * b - c**2, 0.0)
@@ -261,12 +264,7 @@ def _sign_dot_sigma(a, b, sin_theta, surrogate):
         # E[2δ(u) 2δ(v)] = 4 p(0, 0) = (2/π)/√(ab − c²), and ab − c² = ab sin²θ.
         collinear = sin_theta <= _COLLINEAR_TOLERANCE
         if np.any(collinear):
-            count = int(np.count_nonzero(collinear))
-            raise TangentcoreError(
-                f"the NTK of sign is infinite on {count} input pair(s) with |Σ(x,x′)| = √(Σ(x,x)Σ(x′,x′)), "
-                "such as x = x′ (the diagonal), because E[2δ(u)·2δ(v)] diverges there; "
-                "use sgntk() with a surrogate, or erf_activation(m) with finite m"
-            )
+            raise _InfiniteSignNTK(int(np.count_nonzero(collinear)))
         return (2.0 / math.pi) / (np.sqrt(a * b) * sin_theta)
     # E[2δ(u) φ̃′(v)] = 2/√(2πa) · E[φ̃′(v) | u = 0], and v | u = 0 has variance
     # b − c²/a = b sin²θ.
@@ -275,6 +273,21 @@ def _sign_dot_sigma(a, b, sin_theta, surrogate):
     result = surrogate._gaussian_mean(conditional_variance)
     result *= np.sqrt(2.0 / (math.pi * a))
     return result
+
+
+class _InfiniteSignNTK(Exception):
+    """Raised inside the recursion with the number of pairs where the sign NTK is infinite."""
+
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.count = count
+
+    def to_error(self) -> TangentcoreError:
+        return TangentcoreError(
+            f"the NTK of sign is infinite on {self.count} input pair(s) with |Σ(x,x′)| = √(Σ(x,x)Σ(x′,x′)), "
+            "such as x = x′ (the diagonal), because E[2δ(u)·2δ(v)] diverges there; "
+            "use sgntk() with a surrogate, or erf_activation(m) with finite m"
+        )
 
 
 def _warn_quadrature(label: str, order: int, dimensions: int) -> None:
@@ -407,8 +420,8 @@ class MLPKernel:
         kernel = np.empty((n1, n2)) if tangent else None
 
         def compute_rows(rows: slice) -> None:
-            # Row blocks keep the temporaries small (cache-resident, no page
-            # faults) and let NumPy, which releases the GIL, use several cores.
+            # Row blocks keep the temporaries small (no page faults on fresh
+            # n1 × n2 arrays) and let NumPy, which releases the GIL, use all cores.
             row_variances = [v[rows] for v in variances1]
             if self.activation.kind == "sign":
                 block = self._sign_block(
@@ -423,12 +436,21 @@ class MLPKernel:
 
         rows_per_block = max(1, _BLOCK_ELEMENTS // n2)
         blocks = [slice(start, min(start + rows_per_block, n1)) for start in range(0, n1, rows_per_block)]
+        infinite_pairs = 0
         if len(blocks) == 1:
-            compute_rows(blocks[0])
+            try:
+                compute_rows(blocks[0])
+            except _InfiniteSignNTK as infinite:
+                infinite_pairs = infinite.count
         else:
             with ThreadPoolExecutor(max_workers=min(len(blocks), os.cpu_count() or 1)) as pool:
                 for future in [pool.submit(compute_rows, rows) for rows in blocks]:
-                    future.result()
+                    try:
+                        future.result()
+                    except _InfiniteSignNTK as infinite:
+                        infinite_pairs += infinite.count
+        if infinite_pairs:
+            raise _InfiniteSignNTK(infinite_pairs).to_error()
         return Kernels(nngp, kernel)
 
     def _variances(self, x: np.ndarray) -> list[np.ndarray]:

@@ -150,6 +150,12 @@ def test_naive_sign_ntk_diagonal_raises():
         kernel.ntk(x)
     with pytest.raises(TangentcoreError, match="use sgntk"):
         kernel.ntk(x[:2], np.vstack([x[1], -x[3]]))
+    # Many row blocks: the message counts the pairs of all of them.
+    many = np.random.default_rng(10).standard_normal((300, 3))
+    with pytest.raises(TangentcoreError, match="infinite on 300 input pair"):
+        kernel.ntk(many)
+    with pytest.raises(TangentcoreError, match="infinite on 1 input pair"):
+        sign_activation().dot_sigma(np.array(1.0), np.array(1.0), np.array(1.0))
 
 
 def test_naive_erf_ntk_diagonal_grows_linearly():
