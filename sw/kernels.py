@@ -33,7 +33,7 @@ Activations (:func:`erf_activation`, :func:`sign_activation`,
 NNGP expectation, its diagonal and the mixed derivative expectation. All
 Gaussian expectations of ``erf(m·)``, ``sign`` and the five registered
 surrogates are closed forms or reduce exactly to a one-dimensional integral
-of the surrogate (see :meth:`Activation.dot_sigma`); custom activations use
+of the surrogate (see :meth:`Activation.dot_sigma`). Custom activations use
 two-dimensional Gauss–Hermite quadrature and warn.
 """
 
@@ -165,9 +165,9 @@ class Activation:
 
         True derivatives: for erf, ``φ′(u) = (2m/√π) exp(−m²u²)`` and
         ``E[φ′(u) φ′(v)] = (4m²/π) / √(1 + 2m²(a + b) + 4m⁴(ab − c²))``
-        (a Gaussian integral, ``det(1 + DΣ)^{-1/2}``); for sign,
+        (a Gaussian integral, ``det(1 + DΣ)^{-1/2}``). For sign,
         ``E[2δ(u) 2δ(v)] = 4 p(0, 0) = (2/π) / √(ab − c²)``, which is infinite
-        where ``c² = ab``, in particular on the diagonal; that case raises.
+        where ``c² = ab``, in particular on the diagonal, so that case raises.
 
         Surrogates: φ′ of erf is a Gaussian in ``u``, and that of sign is
         ``2δ(u)``, so conditioning on ``u`` reduces the integral exactly to

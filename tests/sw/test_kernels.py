@@ -252,3 +252,19 @@ def test_invalid_inputs_raise():
         kernel.nngp(np.array([[np.nan, 1.0]]))
     with pytest.raises(TangentcoreError, match="scale"):
         erf_activation(0.0)
+
+
+# covariance: see COVARIANCES; scales: activation m and surrogate m̃.
+@pytest.mark.parametrize("covariance", COVARIANCES)
+@pytest.mark.parametrize("scales", [(0.5, 2.0), (3.0, 1.0), (20.0, 0.3)])
+def test_gaussian_surrogate_closed_forms(covariance, scales):
+    # The reductions must reproduce the two closed forms for a gaussian φ̃′.
+    a, b, c = (np.array(t) for t in covariance)
+    m, m_tilde = scales
+    surrogate = get_surrogate("gaussian", m_tilde)
+    erf_expected = (4 * m * m_tilde / math.pi) / np.sqrt(
+        (1 + 2 * m**2 * a) * (1 + 2 * m_tilde**2 * b) - 4 * m**2 * m_tilde**2 * c**2
+    )
+    sign_expected = (2 * math.sqrt(2) * m_tilde / math.pi) / np.sqrt(a + 2 * m_tilde**2 * (a * b - c**2))
+    assert erf_activation(m).dot_sigma(a, b, c, surrogate) == pytest.approx(erf_expected, rel=1e-12)
+    assert sign_activation().dot_sigma(a, b, c, surrogate) == pytest.approx(sign_expected, rel=1e-12)
