@@ -245,6 +245,17 @@ def _cmd_infer(args) -> int:
     return 1 if mismatches else 0
 
 
+def _add_paper(subparsers) -> None:
+    from tangentcore.sw import paper
+
+    paper.add_parser(subparsers)
+
+
+def _cmd_paper(args) -> int:
+    args.handler(args)
+    return 0
+
+
 COMMANDS = {
     "run": (_add_run, _cmd_run),
     "train": (_add_train, _cmd_train),
@@ -252,6 +263,7 @@ COMMANDS = {
     "cosim": (_add_cosim, _cmd_cosim),
     "build": (_add_build, _cmd_build),
     "infer": (_add_infer, _cmd_infer),
+    "paper": (_add_paper, _cmd_paper),
 }
 
 
