@@ -75,28 +75,37 @@ def _cmd_train(args) -> int:
 
 
 def _add_generate(subparsers) -> None:
-    parser = subparsers.add_parser("generate", help="generate Verilog and RTLIL for a manifest")
+    parser = subparsers.add_parser("generate", help="generate Verilog, RTLIL and a JSON description for a manifest")
     parser.add_argument("manifest", help="manifest folder or its manifest.json")
     parser.add_argument("--fold", default="auto",
-                        help="'auto', or 'PE,SIMD' for every layer (clipped to each layer's size); "
-                             "PE must divide each layer's outputs and SIMD its inputs")
+                        help="'auto'; 'PE,SIMD' for every layer (clipped to each layer's size, so a large pair "
+                             "such as '1024,1024' gives a fully parallel core); or one 'PE,SIMD' per layer "
+                             "joined by ':', such as '8,16:5,64'. PE must divide the layer's outputs and SIMD "
+                             "its inputs")
+    parser.add_argument("--weights", choices=("auto", "rom", "bram"), default="auto",
+                        help="where weights and thresholds sit: LUT ROM, block RAM, or 'auto' (block RAM for "
+                             "memories of at least 32 rows and 4 kbit; default)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
 
 
 def _cmd_generate(args) -> int:
-    from tangentcore.config import parse_fold
     from tangentcore.hw.generate import generate_core
+    from tangentcore.hw.network import parse_fold_spec
     from tangentcore.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
-    core = generate_core(manifest, args.out, fold=parse_fold(args.fold))
+    core = generate_core(manifest, args.out, fold=parse_fold_spec(args.fold), weight_storage=args.weights)
     description = core.description
-    print(f"{manifest.name}: wrote {core.verilog}, {core.rtlil} and {core.description_path}")
+    print(f"{manifest.name}: wrote {core.verilog} ({description['verilog_bytes']} bytes), {core.rtlil} and "
+          f"{core.description_path}")
     for layer in description["layers"]:
-        print(f"  {layer['name']}: {layer['n_in']}->{layer['n_out']}, PE {layer['pe']}, SIMD {layer['simd']}, "
-              f"{layer['compute_cycles']} compute cycles")
+        print(f"  {layer['name']}: {layer['kind']} {layer['n_in']}->{layer['n_out']}, PE {layer['pe']}, "
+              f"SIMD {layer['simd']}, weights in {layer['weight_storage']}, "
+              f"{layer['compute_cycles']} compute cycles per input vector")
+    steps = description["time_steps"]
+    per_sample = f" ({steps} input vectors per sample)" if steps > 1 else ""
     print(f"  latency {description['latency_cycles']} cycles, "
-          f"initiation interval {description['initiation_interval_cycles']} cycles")
+          f"initiation interval {description['initiation_interval_cycles']} cycles per sample{per_sample}")
     return 0
 
 
