@@ -139,7 +139,11 @@ def _build_args(simulator: str) -> list[str]:
     if simulator == "verilator":
         # Amaranth's Verilog has width-mismatch warnings that Verilator would otherwise make fatal.
         return ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O2"]
-    return []
+    # cocotb compiles with -g2012, under which Icarus 11 runs the initializer of Yosys's
+    # `reg $auto$...dump_module = 0` before the always @* blocks start, so the blocks whose
+    # inputs never change stay X. Verilog-2005 semantics make that initializer the time-0
+    # event Yosys intends; the later flag wins.
+    return ["-g2005"]
 
 
 def run_cosim(core: GeneratedCore, manifest: Manifest, inputs: np.ndarray, simulator: str, build_dir: str | Path,

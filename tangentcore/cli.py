@@ -163,11 +163,116 @@ def _cmd_cosim(args) -> int:
     return 1 if failed else 0
 
 
+def _add_build(subparsers) -> None:
+    from tangentcore.hw.build import BOARDS
+
+    parser = subparsers.add_parser("build", help="build a bitstream for a board with Yosys and nextpnr (YoWASP)")
+    parser.add_argument("manifest", help="manifest folder or its manifest.json")
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
+    parser.add_argument("--fold", default="auto", help="'auto' or 'PE,SIMD', as for generate")
+    parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--out", type=Path, default=Path("bitstreams"),
+                        help="output root; the build goes to OUT/<design>/<board>/ (default bitstreams)")
+
+
+def _cmd_build(args) -> int:
+    from tangentcore.config import parse_fold
+    from tangentcore.hw.build import build_board
+    from tangentcore.hw.network import SignNetwork, resolve_foldings
+    from tangentcore.manifest import load_manifest
+
+    manifest = load_manifest(args.manifest)
+    network = SignNetwork(manifest, resolve_foldings(manifest, parse_fold(args.fold)))
+    result = build_board(network, design=manifest.name, board=args.board, out_root=args.out, seed=args.seed,
+                         baud=args.baud, cycles_per_inference=network.initiation_interval_cycles)
+    summary = result.summary
+    used = ", ".join(f"{name} {entry['used']}" + (f"/{entry['available']}" if entry["available"] else "")
+                     for name, entry in summary["utilization"].items())
+    print(f"{manifest.name} on {args.board} ({summary['device']}): {used}")
+    for clock, fmax in summary["fmax"].items():
+        print(f"  {clock}: Fmax {fmax['achieved_mhz']:.2f} MHz (constraint {fmax['constraint_mhz']:.2f} MHz)")
+    print(f"  {summary['inferences_per_second']:,.0f} inferences/s at {summary['board_clock_mhz']:.1f} MHz "
+          f"({summary['cycles_per_inference']} cycles each)")
+    print(f"  bitstream: {result.bitstream}")
+    return 0
+
+
+def _add_infer(subparsers) -> None:
+    parser = subparsers.add_parser("infer", help="classify input vectors on a board over its serial port")
+    parser.add_argument("manifest", help="manifest folder or its manifest.json (the one the bitstream was built from)")
+    parser.add_argument("inputs", type=Path,
+                        help="encoded inputs: .npy, .npz (array 'inputs') or CSV, one vector per row")
+    parser.add_argument("--port", required=True, help="serial device, such as /dev/ttyUSB1")
+    parser.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    parser.add_argument("--check", action="store_true", help="also compare every response with the reference")
+
+
+def _load_inputs(path: Path):
+    import numpy as np
+
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if "inputs" not in archive.files:
+                    raise TangentcoreError(f"{path} has no array named 'inputs' (it has {', '.join(archive.files)})")
+                return archive["inputs"]
+        return np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    except FileNotFoundError:
+        raise TangentcoreError(f"inputs file not found: {path}") from None
+    except ValueError as error:
+        raise TangentcoreError(f"cannot read inputs from {path}: {error}") from None
+
+
+def _cmd_infer(args) -> int:
+    from tangentcore.hw.host import InferenceClient
+    from tangentcore.manifest import load_manifest
+    from tangentcore.sw import reference
+
+    manifest = load_manifest(args.manifest)
+    inputs = _load_inputs(args.inputs)
+    if inputs.ndim != 2 or inputs.shape[1] != manifest.input.size:
+        raise TangentcoreError(f"inputs must have shape (n, {manifest.input.size}), not {inputs.shape}")
+    expected = reference.forward(manifest, inputs) if args.check else None
+    client = InferenceClient(args.port, manifest, baud=args.baud)
+    mismatches = 0
+    try:
+        for index, vector in enumerate(inputs):
+            label, scores = client.infer(vector)
+            line = f"{index}: class {label}, scores {' '.join(map(str, scores))}"
+            if expected is not None:
+                same = label == expected["predictions"][index] and scores == expected["scores"][index].tolist()
+                mismatches += not same
+                line += "" if same else "  MISMATCH with the reference"
+            print(line)
+    finally:
+        client.close()
+    if expected is not None:
+        print(f"{len(inputs)} vectors, {mismatches} differ from the reference")
+    return 1 if mismatches else 0
+
+
+def _add_paper(subparsers) -> None:
+    from tangentcore.sw import paper
+
+    paper.add_parser(subparsers)
+
+
+def _cmd_paper(args) -> int:
+    args.handler(args)
+    return 0
+
+
 COMMANDS = {
     "run": (_add_run, _cmd_run),
     "train": (_add_train, _cmd_train),
     "generate": (_add_generate, _cmd_generate),
     "cosim": (_add_cosim, _cmd_cosim),
+    "build": (_add_build, _cmd_build),
+    "infer": (_add_infer, _cmd_infer),
+    "paper": (_add_paper, _cmd_paper),
 }
 
 
