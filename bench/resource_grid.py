@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from tangentcore.errors import TangentcoreError
 from tangentcore.fileio import write_atomic
 from tangentcore.hw.build import build_board
 from tangentcore.hw.layers import Folding
@@ -46,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    records = []
+    records, rejected = [], []
     points = list(grid())
     for n_in, n_out, bits, pe, simd in tqdm(points, desc=f"{args.board} grid", unit="build"):
         encoding = "binary" if bits == 1 else "uint"
@@ -55,9 +56,15 @@ def main() -> None:
                                    name="grid")
         network = SignNetwork(manifest, [Folding(pe=pe, simd=simd), Folding(pe=1, simd=min(n_out, 16))])
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as scratch:
-            result = build_board(network, design="grid", board=args.board, out_root=scratch,
-                                 cycles_per_inference=network.initiation_interval_cycles)
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                result = build_board(network, design="grid", board=args.board, out_root=scratch,
+                                     cycles_per_inference=network.initiation_interval_cycles)
+        except TangentcoreError as error:
+            # A point that does not fit or misses timing is kept as such; the model is fitted to the rest.
+            rejected.append({"n_in": n_in, "n_out": n_out, "input_bits": bits, "pe": pe, "simd": simd,
+                             "error": str(error)})
+            continue
         records.append({
             "n_in": n_in, "n_out": n_out, "input_bits": bits, "pe": pe, "simd": simd,
             "acc_bits": manifest.layers[0].acc_bits,
@@ -65,7 +72,8 @@ def main() -> None:
             "fmax_mhz": min(v["achieved_mhz"] for v in result.summary["fmax"].values()),
             "build_seconds": round(time.perf_counter() - started, 1),
         })
-        write_atomic(args.out, json.dumps({"board": args.board, "records": records}, indent=1) + "\n")
+        write_atomic(args.out, json.dumps({"board": args.board, "records": records, "rejected": rejected},
+                                          indent=1) + "\n")
 
 
 if __name__ == "__main__":
