@@ -49,7 +49,7 @@ CACHE_ENV = "TANGENTCORE_CACHE"
 TESTBENCH_MODULE = "tangentcore.sim.tb_network"
 TIMESCALE = ("1ns", "1ps")
 # Bumped whenever the build commands change, so that older cached models are not reused.
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2
 
 # Stimulus settings of the testbench (see tangentcore.sim.tb_network).
 GAP_PROBABILITY = 0.3
@@ -275,8 +275,8 @@ def _output_to(log_path: Path):
 # --public-flat-rw makes every internal net public, which multiplies the generated C++ (7 MB instead
 # of 2 MB for the 64-64-10 digits core) and the compile time with it.
 _VERILATOR_PUBLIC = """`verilator_config
-public_flat_rw -module "*" -var "i__*"
-public_flat_rw -module "*" -var "o__*"
+public_flat_rw -module "*" -var "*i__*"
+public_flat_rw -module "*" -var "*o__*"
 public_flat_rw -module "*" -var "clk"
 public_flat_rw -module "*" -var "rst"
 """
@@ -442,6 +442,8 @@ def _run_once(units: list[CosimUnit], verilog: Path, top: str, simulator: str, w
         raise TangentcoreError(f"the {simulator} co-simulation wrote no observations; see its log {log_path}")
 
     observed = json.loads(observed_path.read_text())
+    if observed.get("error"):
+        raise TangentcoreError(f"the {simulator} testbench failed: {observed['error']}; see its log {log_path}")
     results = [score_unit(seen, unit.expected, unit.description) for seen, unit in zip(observed["units"], units)]
     return CosimResult(
         simulator=simulator, units=results, cycles=observed["cycles"], timed_out=observed["timed_out"],

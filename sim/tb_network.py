@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 RESET_CYCLES = 3
 
 
+def _unsigned(handle) -> int:
+    """Return a signal's value as an unsigned integer; 1-bit signals hold a Logic, wider ones a LogicArray."""
+    value = handle.value
+    return value.to_unsigned() if hasattr(value, "to_unsigned") else int(value)
+
+
 def _handle(root, path: list[str]):
     for name in path:
         root = getattr(root, name)
@@ -113,12 +119,12 @@ class Unit:
                 self.accepted_cycles.append(cycle)
                 self.next_sample, self.next_beat = self.next_sample + 1, 0
         if self.o_valid.value == 1 and self.o_ready.value == 1:
-            self.outputs.append([format(self.o_payload.value.to_unsigned(), "x"), cycle])
+            self.outputs.append([format(_unsigned(self.o_payload), "x"), cycle])
         for tap in self.taps:
             if tap["available"]:
                 valid, ready, payload = tap["handles"]
                 if valid.value == 1 and ready.value == 1:
-                    tap["beats"].append([format(payload.value.to_unsigned(), "x"), cycle])
+                    tap["beats"].append([format(_unsigned(payload), "x"), cycle])
 
     def report(self) -> dict:
         return {
@@ -137,35 +143,42 @@ async def network_streams(dut):
         plan = json.load(handle)
     observed_path = os.environ["TANGENTCORE_OBSERVED"]
     seed = plan["seed"]
-    units = [Unit(dut, unit, random.Random(f"{seed}-gaps-{index}"), random.Random(f"{seed}-ready-{index}"), plan)
-             for index, unit in enumerate(plan["units"])]
-
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.rst.value = 1
-    for unit in units:
-        unit.i_valid.value = 0
-        unit.o_ready.value = 0
-    await ClockCycles(dut.clk, RESET_CYCLES)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
-
     cycle = 0
     timed_out = False
-    while not all(unit.done for unit in units):
-        if cycle >= plan["max_cycles"]:
-            timed_out = True
-            log.error("stopped after %d cycles with outputs missing", cycle)
-            break
+    error = None
+    units: list[Unit] = []
+    try:
+        units = [Unit(dut, unit, random.Random(f"{seed}-gaps-{index}"), random.Random(f"{seed}-ready-{index}"),
+                      plan) for index, unit in enumerate(plan["units"])]
+        Clock(dut.clk, 10, unit="ns").start()
+        dut.rst.value = 1
         for unit in units:
-            unit.drive()
-        await ReadOnly()
-        for unit in units:
-            unit.sample(cycle)
+            unit.i_valid.value = 0
+            unit.o_ready.value = 0
+        await ClockCycles(dut.clk, RESET_CYCLES)
+        dut.rst.value = 0
         await RisingEdge(dut.clk)
-        cycle += 1
 
-    report = {"cycles": cycle, "timed_out": timed_out, "units": [unit.report() for unit in units]}
-    temporary = observed_path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(report, handle)
-    os.replace(temporary, observed_path)
+        while not all(unit.done for unit in units):
+            if cycle >= plan["max_cycles"]:
+                timed_out = True
+                log.error("stopped after %d cycles with outputs missing", cycle)
+                break
+            for unit in units:
+                unit.drive()
+            await ReadOnly()
+            for unit in units:
+                unit.sample(cycle)
+            await RisingEdge(dut.clk)
+            cycle += 1
+    except Exception as caught:
+        # The report still goes out, so that the runner can name the error.
+        error = f"{type(caught).__name__}: {caught}"
+        raise
+    finally:
+        report = {"cycles": cycle, "timed_out": timed_out, "error": error,
+                  "units": [unit.report() for unit in units]}
+        temporary = observed_path + ".tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(report, handle)
+        os.replace(temporary, observed_path)
