@@ -185,6 +185,8 @@ def _cmd_cosim(args) -> int:
         missing = simulator_missing(simulator)
         if missing:
             raise TangentcoreError(missing)
+    if args.vectors is not None and args.vectors < 1:
+        raise TangentcoreError(f"--vectors must be a positive count, not {args.vectors}")
     cache_dir = None if args.no_cache else "default"
     if args.regression is not None:
         if args.manifest or args.dataset:
@@ -193,8 +195,6 @@ def _cmd_cosim(args) -> int:
         return _cosim_regression(args, simulators, cache_dir)
     if not args.manifest:
         raise TangentcoreError("a manifest is required unless --regression N is given")
-    if args.vectors is not None and args.vectors < 1:
-        raise TangentcoreError(f"--vectors must be a positive count, not {args.vectors}")
 
     manifest = load_manifest(args.manifest)
     out_dir = args.out or Path("runs") / manifest.name / "cosim-cli"
@@ -218,8 +218,6 @@ def _cosim_regression(args, simulators, cache_dir) -> int:
 
     if args.regression < 1:
         raise TangentcoreError(f"--regression must be a positive count, not {args.regression}")
-    if args.vectors is not None and args.vectors < 1:
-        raise TangentcoreError(f"--vectors must be a positive count, not {args.vectors}")
     out_dir = args.out or Path("runs") / "regression"
     vectors = args.vectors or 24
     total = args.regression * len(simulators)
