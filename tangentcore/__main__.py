@@ -1,0 +1,7 @@
+"""``python -m tangentcore`` runs the command line."""
+
+import sys
+
+from tangentcore.cli import main
+
+sys.exit(main())
