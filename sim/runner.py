@@ -1,10 +1,10 @@
 """Build generated cores in Verilator or Icarus and co-simulate them against the reference.
 
-The runner is apart from the testbench (:mod:`tangentcore.sim.tb_network`):
-it computes the expected outputs with :mod:`tangentcore.sw.reference`, packs
-the stimulus into a plan file for the testbench, runs the simulator with its
-output sent to a log file, and hands what the testbench observed to the
-scoreboard (:mod:`tangentcore.sim.scoreboard`). On a mismatch it runs the
+The runner is apart from the testbench (:mod:`tangentcore.sim.tb_network`).
+It computes the expected outputs with :mod:`tangentcore.sw.reference` and
+packs the stimulus into a plan file for the testbench. Then it runs the
+simulator with its output sent to a log file and hands what the testbench
+observed to the scoreboard (:mod:`tangentcore.sim.scoreboard`). On a mismatch it runs the
 same plan again with waveforms on, so the waveform of the failing run lies
 next to the report.
 
@@ -110,7 +110,7 @@ def unit_for_core(core: GeneratedCore, manifest, inputs) -> CosimUnit:
 
 @dataclass
 class CosimResult:
-    """What one simulator reported for one run: a verdict per unit, timings and files."""
+    """The outcome of one simulator run: a verdict per unit, timings and files."""
 
     simulator: str
     units: list[UnitResult]
@@ -313,7 +313,7 @@ def _runner(simulator: str, runtime_cache: Path | None = None):
     class LeanVerilator(Verilator):
         """cocotb's Verilator runner without ``--public-flat-rw``, reusing cached runtime objects.
 
-        The control file from :func:`_build_args` says which nets are public.
+        The control file from :func:`_build_args` lists the nets that are public.
         """
 
         def _build_command(self):
@@ -427,7 +427,10 @@ def _run_once(units: list[CosimUnit], verilog: Path, top: str, simulator: str, w
 
     build_dir, build_seconds, cached = build_model(verilog, top, simulator, waves=waves, log_path=log_path,
                                                    cache_dir=cache_dir)
-    waves_path = work / ("waves.vcd" if simulator == "verilator" else "waves.fst") if waves else None
+    waves_path = None
+    if waves:
+        # Icarus writes FST; cocotb's Verilator main writes VCD for a model built with --trace.
+        waves_path = work / ("waves.vcd" if simulator == "verilator" else "waves.fst")
     started = time.perf_counter()
     log.info("simulating %d vectors of %d core(s) on %s", sum(len(unit.inputs) for unit in units), len(units),
              simulator)
@@ -441,7 +444,7 @@ def _run_once(units: list[CosimUnit], verilog: Path, top: str, simulator: str, w
                 **(_waves_options(simulator, waves_path) if waves else {}),
             )
         except SystemExit as error:
-            # cocotb's runner exits when the simulator fails; the missing report below says so.
+            # cocotb's runner exits when the simulator fails, and the check for observations below reports it.
             log.debug("the %s run exited with %s", simulator, error.code)
     simulate_seconds = time.perf_counter() - started
     if not observed_path.exists():

@@ -3,10 +3,9 @@
 Co-simulation vectors always carry a time axis, shape ``(n, T, n_in)``: a
 sample is ``T`` input beats (``T = 1`` for non-spiking networks, which may
 also be given as ``(n, n_in)``). The expected outputs come from
-:func:`tangentcore.sw.reference.forward` on the same manifest; this module
-only reshapes them and packs them the way the core's stream ports carry them
-(value ``j`` at bits ``[j·bits, (j+1)·bits)``, as the core's ``core.json``
-describes).
+:func:`tangentcore.sw.reference.forward` on the same manifest. This module
+only reshapes them, and packs inputs the way the core's stream ports carry
+them: value ``j`` at bits ``[j·bits, (j+1)·bits)``, as ``core.json`` describes.
 """
 
 from __future__ import annotations
@@ -34,8 +33,8 @@ def as_time_major(manifest, inputs) -> np.ndarray:
     if inputs.ndim == 2 and steps == 1:
         inputs = inputs[:, None, :]
     if inputs.ndim != 3 or inputs.shape[1:] != (steps, size) or len(inputs) == 0:
-        wanted = f"(n >= 1, {steps}, {size})" + (f" or (n >= 1, {size})" if steps == 1 else "")
-        raise TangentcoreError(f"co-simulation inputs must have shape {wanted}, not {inputs.shape}")
+        expected = f"(n >= 1, {steps}, {size})" + (f" or (n >= 1, {size})" if steps == 1 else "")
+        raise TangentcoreError(f"co-simulation inputs must have shape {expected}, not {inputs.shape}")
     if inputs.dtype.kind not in "iub":
         raise TangentcoreError(f"co-simulation inputs must be integers, not {inputs.dtype}")
     high = (1 << manifest.input.bits) - 1
@@ -63,7 +62,7 @@ class Expected:
 
 def expected_outputs(manifest, inputs: np.ndarray) -> Expected:
     """Run the reference on time-major ``inputs`` (n, T, n_in) and return what the core must output."""
-    spiking = time_steps(manifest) > 1 or manifest.input.encoding == "spikes"
+    spiking = getattr(manifest, "is_spiking", False)
     result = reference.forward(manifest, inputs if spiking else inputs[:, 0, :])
     taps = [np.asarray(hidden).reshape(len(inputs), -1, np.shape(hidden)[-1]) for hidden in result["hidden"]]
     return Expected(scores=np.asarray(result["scores"], dtype=np.int64),
@@ -91,7 +90,7 @@ def decode_output(payload: int, port: dict) -> tuple[int, list[int]]:
 
     ``label`` is the low ``label_bits`` bits and the ``n_classes`` scores of
     ``score_bits`` each follow; scores are signed unless the port description
-    says ``"score_signed": false`` (spike counts).
+    sets ``"score_signed": false`` (spike counts).
     """
     label_bits, score_bits = port["label_bits"], port["score_bits"]
     signed = port.get("score_signed", True)
