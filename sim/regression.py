@@ -25,7 +25,7 @@ from tangentcore.fileio import write_atomic
 from tangentcore.hw.layers import Folding
 from tangentcore.hw.network import SignNetwork
 from tangentcore.manifest import random_manifest
-from tangentcore.sim.runner import CosimResult, CosimUnit, simulate_units
+from tangentcore.sim.runner import CosimResult, CosimUnit, simulate_units, with_score_sign
 from tangentcore.sim.vectors import as_time_major, expected_outputs, random_inputs
 
 __all__ = ["Case", "CoreBundle", "KINDS", "draw_cases", "network_for", "run_regression", "BUNDLE_TOP"]
@@ -122,7 +122,8 @@ def bundle_units(cases: list[Case], vectors: int, rng: np.random.Generator, out_
     units = []
     for index, (case, network) in enumerate(zip(cases, networks)):
         inputs = as_time_major(case.manifest, random_inputs(case.manifest, vectors, rng))
-        units.append(CosimUnit(name=case.manifest.name, description=network.describe(), inputs=inputs,
+        description = with_score_sign(network.describe(), case.manifest)
+        units.append(CosimUnit(name=case.manifest.name, description=description, inputs=inputs,
                                expected=expected_outputs(case.manifest, inputs), prefix=f"n{index}_",
                                scope=(f"net{index}",)))
     return path, units

@@ -37,7 +37,7 @@ from tangentcore.sim.scoreboard import UnitResult, score_unit
 from tangentcore.sim.vectors import Expected, as_time_major, expected_outputs, pack_rows
 
 __all__ = ["CosimUnit", "CosimResult", "run_cosim", "simulate_units", "build_model", "simulator_missing",
-           "default_simulators", "unit_for_core", "SIMULATORS", "SIMULATOR_ENV"]
+           "default_simulators", "unit_for_core", "with_score_sign", "SIMULATORS", "SIMULATOR_ENV"]
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,18 @@ class CosimUnit:
 def unit_for_core(core: GeneratedCore, manifest, inputs) -> CosimUnit:
     """Return the unit that co-simulates a generated core on ``inputs`` (n, T, n_in) or (n, n_in)."""
     inputs = as_time_major(manifest, inputs)
-    return CosimUnit(name=manifest.name, description=core.description, inputs=inputs,
+    return CosimUnit(name=manifest.name, description=with_score_sign(core.description, manifest), inputs=inputs,
                      expected=expected_outputs(manifest, inputs))
+
+
+def with_score_sign(description: dict, manifest) -> dict:
+    """Return ``description`` with ``ports.o.score_signed`` set from the manifest unless the core sets it."""
+    output_port = description["ports"]["o"]
+    if "score_signed" in output_port:
+        return description
+    # Spike counts are unsigned; every other score is a signed accumulator or membrane.
+    signed = getattr(manifest.layers[-1], "output", "scores") != "spike_count"
+    return {**description, "ports": {**description["ports"], "o": {**output_port, "score_signed": signed}}}
 
 
 @dataclass

@@ -7,6 +7,7 @@ from tangentcore.errors import TangentcoreError
 from tangentcore.manifest import random_manifest
 from tangentcore.sim.vectors import (as_time_major, decode_output, expected_outputs, pack_rows, random_inputs,
                                      unpack_bits)
+from tangentcore.sim.runner import with_score_sign
 from tangentcore.sw import reference
 
 
@@ -68,3 +69,29 @@ def test_random_inputs_start_with_corners():
     assert inputs.shape == (5, 1, 6)
     assert np.all(inputs[0] == 0)
     assert np.all(inputs[1] == 7)
+
+
+def test_lif_vectors_have_time_axis():
+    rng = np.random.default_rng(3)
+    manifest = random_manifest(rng, [6, 5, 3], kind="lif", weight_kind="int", weight_bits=3, time_steps=4)
+    inputs = random_inputs(manifest, 5, rng)
+    expected = expected_outputs(manifest, inputs)
+    result = reference.forward(manifest, inputs)
+    assert inputs.shape == (5, 4, 6)
+    assert set(np.unique(inputs)) <= {0, 1}
+    assert np.array_equal(expected.scores, result["scores"])
+    assert [tap.shape for tap in expected.taps] == [(5, 4, 5)]
+    assert np.array_equal(expected.taps[0], result["hidden"][0])
+
+
+@pytest.mark.parametrize(
+    # the output layer's scores and whether the core's score field is signed
+    ("kind", "output", "signed"),
+    [("dense", None, True), ("lif", "spike_count", False), ("lif", "final_membrane", True)],
+)
+def test_score_sign_from_manifest(kind, output, signed):
+    options = {} if output is None else {"kind": kind, "weight_kind": "int", "weight_bits": 2, "output": output}
+    manifest = random_manifest(np.random.default_rng(0), [4, 2], **options)
+    description = {"ports": {"o": {"label_bits": 1, "score_bits": 3, "n_classes": 2}}}
+    assert with_score_sign(description, manifest)["ports"]["o"]["score_signed"] is signed
+    assert "score_signed" not in description["ports"]["o"]
