@@ -9,12 +9,12 @@ the test's own ``tmp_path`` (so parallel workers of pytest-xdist never share
 a build folder), co-simulates it on every available simulator and fails the
 test with the first mismatch, or skips it naming a simulator that is not
 installed. Built models are cached per test session in one folder that all
-tests of a worker share; builds are locked and renamed into place, so
-workers can share it too.
+tests and workers share; builds are locked and renamed into place.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -68,8 +68,15 @@ def assert_bit_exact(manifest, inputs, work_dir: str | Path, *, simulators: tupl
 
 @pytest.fixture(scope="session")
 def cosim_cache_dir(tmp_path_factory) -> Path:
-    """Return the folder where this test session caches built simulation models."""
-    return tmp_path_factory.mktemp("cosim-cache")
+    """Return the folder where this test session caches built simulation models.
+
+    pytest-xdist gives each worker its own temporary folder inside one per
+    session; the cache goes into the session's, so workers share it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cosim-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture
