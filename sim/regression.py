@@ -59,7 +59,10 @@ def _random_divisor(rng: np.random.Generator, n: int) -> int:
 
 
 def draw_sign(rng: np.random.Generator, name: str) -> Case:
-    """Draw a sign network: 1 to 3 layers, widths 1 to 24, binary or 1- to 6-bit unsigned inputs."""
+    """Draw a sign network: 1 to 3 layers, 1 to 32 inputs, hidden widths 1 to 24, 1 to 10 classes.
+
+    Inputs are binary or 1- to 6-bit unsigned; each layer gets a random divisor folding.
+    """
     depth = int(rng.integers(1, 4))
     sizes = [int(rng.integers(1, 33))] + [int(rng.integers(1, 25)) for _ in range(depth - 1)]
     sizes.append(int(rng.integers(1, 11)))

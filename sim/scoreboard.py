@@ -92,19 +92,19 @@ def _compare_outputs(observed: dict, expected: Expected, port: dict) -> tuple[li
         payload, cycle = observed["outputs"][sample]
         label, scores = decode_output(int(payload, 16), port)
         labels.append(label)
-        for index, (actual, wanted) in enumerate(zip(scores, expected.scores[sample].tolist())):
-            if actual != wanted:
-                mismatches.append(Mismatch(sample, f"score[{index}]", wanted, actual, cycle))
+        for index, (actual, expected_score) in enumerate(zip(scores, expected.scores[sample].tolist())):
+            if actual != expected_score:
+                mismatches.append(Mismatch(sample, f"score[{index}]", expected_score, actual, cycle))
         if label != int(expected.labels[sample]):
             mismatches.append(Mismatch(sample, "label", int(expected.labels[sample]), label, cycle))
         compared += len(scores) + 1
     return mismatches, labels, compared
 
 
-def _compare_tap(tap: dict, wanted, samples: int) -> tuple[list[Mismatch], int]:
-    """Compare one hidden layer's recorded beats with ``wanted`` (n, beats, width) bits."""
+def _compare_tap(tap: dict, expected_bits, samples: int) -> tuple[list[Mismatch], int]:
+    """Compare one hidden layer's recorded beats with ``expected_bits`` (n, beats, width)."""
     mismatches, compared = [], 0
-    beats_per_sample, width = wanted.shape[1], wanted.shape[2]
+    beats_per_sample, width = expected_bits.shape[1], expected_bits.shape[2]
     beats = tap["beats"]
     for sample in range(samples):
         for step in range(beats_per_sample):
@@ -114,7 +114,7 @@ def _compare_tap(tap: dict, wanted, samples: int) -> tuple[list[Mismatch], int]:
                 return mismatches, compared
             payload, cycle = beats[index]
             actual = unpack_bits(int(payload, 16), width)
-            for neuron, (bit, expected_bit) in enumerate(zip(actual, wanted[sample, step].tolist())):
+            for neuron, (bit, expected_bit) in enumerate(zip(actual, expected_bits[sample, step].tolist())):
                 if bit != expected_bit:
                     mismatches.append(Mismatch(sample, f"tap {tap['layer']}[t={step}][{neuron}]",
                                                int(expected_bit), bit, cycle))
@@ -140,11 +140,11 @@ def score_unit(observed: dict, expected: Expected, description: dict) -> UnitRes
     samples = len(expected.labels)
     mismatches, labels, compared = _compare_outputs(observed, expected, description["ports"]["o"])
     taps_compared, unavailable = [], {}
-    for tap, wanted in zip(observed["taps"], expected.taps):
+    for tap, expected_bits in zip(observed["taps"], expected.taps):
         if not tap["available"]:
             unavailable[tap["layer"]] = tap["reason"]
             continue
-        tap_mismatches, tap_compared = _compare_tap(tap, wanted, samples)
+        tap_mismatches, tap_compared = _compare_tap(tap, expected_bits, samples)
         mismatches += tap_mismatches
         compared += tap_compared
         taps_compared.append(tap["layer"])
