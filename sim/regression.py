@@ -23,7 +23,7 @@ from amaranth.lib import wiring
 from tangentcore.errors import TangentcoreError
 from tangentcore.fileio import write_atomic
 from tangentcore.hw.layers import Folding
-from tangentcore.hw.network import SignNetwork
+from tangentcore.hw.network import Network
 from tangentcore.manifest import random_manifest
 from tangentcore.sim.runner import CosimResult, CosimUnit, simulate_units, with_score_sign
 from tangentcore.sim.vectors import as_time_major, expected_outputs, random_inputs
@@ -37,7 +37,7 @@ BUNDLE_TOP = "tangentcore_bundle"
 
 def network_for(manifest, foldings: list[Folding]) -> wiring.Component:
     """Return the network core that :func:`tangentcore.hw.generate.generate_core` builds for ``manifest``."""
-    return SignNetwork(manifest, foldings)
+    return Network.from_manifest(manifest, foldings)
 
 
 @dataclass

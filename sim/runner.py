@@ -49,7 +49,7 @@ CACHE_ENV = "TANGENTCORE_CACHE"
 TESTBENCH_MODULE = "tangentcore.sim.tb_network"
 TIMESCALE = ("1ns", "1ps")
 # Bumped whenever the build commands change, so that older cached models are not reused.
-BUILD_FORMAT = 2
+BUILD_FORMAT = 3
 
 # Stimulus settings of the testbench (see tangentcore.sim.tb_network).
 GAP_PROBABILITY = 0.3
@@ -303,7 +303,11 @@ def _build_args(simulator: str, control_file: Path | None) -> list[str]:
     if simulator == "verilator":
         # Amaranth's Verilog has width-mismatch warnings that Verilator would otherwise make fatal.
         return ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-ASCRANGE", "-O2", str(control_file)]
-    return []
+    # cocotb compiles with -g2012, under which Icarus 11 runs the initializer of Yosys's
+    # `reg $auto$...dump_module = 0` before the always @* blocks start, so the blocks whose
+    # inputs never change stay X. Verilog-2005 semantics make that initializer the time-0
+    # event Yosys intends; the later flag wins.
+    return ["-g2005"]
 
 
 def _runtime_cache(cache_dir: Path | None, waves: bool) -> Path | None:

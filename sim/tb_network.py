@@ -13,7 +13,7 @@ beats; ``T`` beats make one sample) and a stream ``o`` (one output per
 sample). All units run at once, in one loop that is clocked once per cycle:
 
 1. Sample 0 alone, with a ready consumer: measures the latency from the
-   handshake of the sample's last input beat to the output handshake.
+   handshake of the sample's first input beat to the output handshake.
 2. A burst of samples at full rate with a ready consumer: measures the
    interval between outputs (the initiation interval).
 3. The rest with random input gaps and random back-pressure (``o.ready``
@@ -114,9 +114,10 @@ class Unit:
         """Record the handshakes of this cycle; call in the read-only phase."""
         if self.presenting and self.i_ready.value == 1:
             self.presenting = False
+            if self.next_beat == 0:
+                self.accepted_cycles.append(cycle)
             self.next_beat += 1
             if self.next_beat == self.beats_per_sample:
-                self.accepted_cycles.append(cycle)
                 self.next_sample, self.next_beat = self.next_sample + 1, 0
         if self.o_valid.value == 1 and self.o_ready.value == 1:
             self.outputs.append([format(_unsigned(self.o_payload), "x"), cycle])

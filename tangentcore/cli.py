@@ -75,28 +75,37 @@ def _cmd_train(args) -> int:
 
 
 def _add_generate(subparsers) -> None:
-    parser = subparsers.add_parser("generate", help="generate Verilog and RTLIL for a manifest")
+    parser = subparsers.add_parser("generate", help="generate Verilog, RTLIL and a JSON description for a manifest")
     parser.add_argument("manifest", help="manifest folder or its manifest.json")
     parser.add_argument("--fold", default="auto",
-                        help="'auto', or 'PE,SIMD' for every layer (clipped to each layer's size); "
-                             "PE must divide each layer's outputs and SIMD its inputs")
+                        help="'auto'; 'PE,SIMD' for every layer (clipped to each layer's size, so a large pair "
+                             "such as '1024,1024' gives a fully parallel core); or one 'PE,SIMD' per layer "
+                             "joined by ':', such as '8,16:5,64'. PE must divide the layer's outputs and SIMD "
+                             "its inputs")
+    parser.add_argument("--weights", choices=("auto", "rom", "bram"), default="auto",
+                        help="where weights and thresholds sit: LUT ROM, block RAM, or 'auto' (block RAM for "
+                             "memories of at least 32 rows and 4 kbit; default)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
 
 
 def _cmd_generate(args) -> int:
-    from tangentcore.config import parse_fold
     from tangentcore.hw.generate import generate_core
+    from tangentcore.hw.network import parse_fold_spec
     from tangentcore.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
-    core = generate_core(manifest, args.out, fold=parse_fold(args.fold))
+    core = generate_core(manifest, args.out, fold=parse_fold_spec(args.fold), weight_storage=args.weights)
     description = core.description
-    print(f"{manifest.name}: wrote {core.verilog}, {core.rtlil} and {core.description_path}")
+    print(f"{manifest.name}: wrote {core.verilog} ({description['verilog_bytes']} bytes), {core.rtlil} and "
+          f"{core.description_path}")
     for layer in description["layers"]:
-        print(f"  {layer['name']}: {layer['n_in']}->{layer['n_out']}, PE {layer['pe']}, SIMD {layer['simd']}, "
-              f"{layer['compute_cycles']} compute cycles")
+        print(f"  {layer['name']}: {layer['kind']} {layer['n_in']}->{layer['n_out']}, PE {layer['pe']}, "
+              f"SIMD {layer['simd']}, weights in {layer['weight_storage']}, "
+              f"{layer['compute_cycles']} compute cycles per input vector")
+    steps = description["time_steps"]
+    per_sample = f" ({steps} input vectors per sample)" if steps > 1 else ""
     print(f"  latency {description['latency_cycles']} cycles, "
-          f"initiation interval {description['initiation_interval_cycles']} cycles")
+          f"initiation interval {description['initiation_interval_cycles']} cycles per sample{per_sample}")
     return 0
 
 
@@ -242,11 +251,116 @@ def _cosim_regression(args, simulators, cache_dir) -> int:
     return 1 if failed else 0
 
 
+def _add_build(subparsers) -> None:
+    from tangentcore.hw.build import BOARDS
+
+    parser = subparsers.add_parser("build", help="build a bitstream for a board with Yosys and nextpnr (YoWASP)")
+    parser.add_argument("manifest", help="manifest folder or its manifest.json")
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
+    parser.add_argument("--fold", default="auto", help="'auto' or 'PE,SIMD', as for generate")
+    parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--out", type=Path, default=Path("bitstreams"),
+                        help="output root; the build goes to OUT/<design>/<board>/ (default bitstreams)")
+
+
+def _cmd_build(args) -> int:
+    from tangentcore.config import parse_fold
+    from tangentcore.hw.build import build_board
+    from tangentcore.hw.network import SignNetwork, resolve_foldings
+    from tangentcore.manifest import load_manifest
+
+    manifest = load_manifest(args.manifest)
+    network = SignNetwork(manifest, resolve_foldings(manifest, parse_fold(args.fold)))
+    result = build_board(network, design=manifest.name, board=args.board, out_root=args.out, seed=args.seed,
+                         baud=args.baud, cycles_per_inference=network.initiation_interval_cycles)
+    summary = result.summary
+    used = ", ".join(f"{name} {entry['used']}" + (f"/{entry['available']}" if entry["available"] else "")
+                     for name, entry in summary["utilization"].items())
+    print(f"{manifest.name} on {args.board} ({summary['device']}): {used}")
+    for clock, fmax in summary["fmax"].items():
+        print(f"  {clock}: Fmax {fmax['achieved_mhz']:.2f} MHz (constraint {fmax['constraint_mhz']:.2f} MHz)")
+    print(f"  {summary['inferences_per_second']:,.0f} inferences/s at {summary['board_clock_mhz']:.1f} MHz "
+          f"({summary['cycles_per_inference']} cycles each)")
+    print(f"  bitstream: {result.bitstream}")
+    return 0
+
+
+def _add_infer(subparsers) -> None:
+    parser = subparsers.add_parser("infer", help="classify input vectors on a board over its serial port")
+    parser.add_argument("manifest", help="manifest folder or its manifest.json (the one the bitstream was built from)")
+    parser.add_argument("inputs", type=Path,
+                        help="encoded inputs: .npy, .npz (array 'inputs') or CSV, one vector per row")
+    parser.add_argument("--port", required=True, help="serial device, such as /dev/ttyUSB1")
+    parser.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    parser.add_argument("--check", action="store_true", help="also compare every response with the reference")
+
+
+def _load_inputs(path: Path):
+    import numpy as np
+
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if "inputs" not in archive.files:
+                    raise TangentcoreError(f"{path} has no array named 'inputs' (it has {', '.join(archive.files)})")
+                return archive["inputs"]
+        return np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    except FileNotFoundError:
+        raise TangentcoreError(f"inputs file not found: {path}") from None
+    except ValueError as error:
+        raise TangentcoreError(f"cannot read inputs from {path}: {error}") from None
+
+
+def _cmd_infer(args) -> int:
+    from tangentcore.hw.host import InferenceClient
+    from tangentcore.manifest import load_manifest
+    from tangentcore.sw import reference
+
+    manifest = load_manifest(args.manifest)
+    inputs = _load_inputs(args.inputs)
+    if inputs.ndim != 2 or inputs.shape[1] != manifest.input.size:
+        raise TangentcoreError(f"inputs must have shape (n, {manifest.input.size}), not {inputs.shape}")
+    expected = reference.forward(manifest, inputs) if args.check else None
+    client = InferenceClient(args.port, manifest, baud=args.baud)
+    mismatches = 0
+    try:
+        for index, vector in enumerate(inputs):
+            label, scores = client.infer(vector)
+            line = f"{index}: class {label}, scores {' '.join(map(str, scores))}"
+            if expected is not None:
+                same = label == expected["predictions"][index] and scores == expected["scores"][index].tolist()
+                mismatches += not same
+                line += "" if same else "  MISMATCH with the reference"
+            print(line)
+    finally:
+        client.close()
+    if expected is not None:
+        print(f"{len(inputs)} vectors, {mismatches} differ from the reference")
+    return 1 if mismatches else 0
+
+
+def _add_paper(subparsers) -> None:
+    from tangentcore.sw import paper
+
+    paper.add_parser(subparsers)
+
+
+def _cmd_paper(args) -> int:
+    args.handler(args)
+    return 0
+
+
 COMMANDS = {
     "run": (_add_run, _cmd_run),
     "train": (_add_train, _cmd_train),
     "generate": (_add_generate, _cmd_generate),
     "cosim": (_add_cosim, _cmd_cosim),
+    "build": (_add_build, _cmd_build),
+    "infer": (_add_infer, _cmd_infer),
+    "paper": (_add_paper, _cmd_paper),
 }
 
 
