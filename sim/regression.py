@@ -58,25 +58,56 @@ def _random_divisor(rng: np.random.Generator, n: int) -> int:
     return int(rng.choice([d for d in range(1, n + 1) if n % d == 0]))
 
 
-def draw_sign(rng: np.random.Generator, name: str) -> Case:
-    """Draw a sign network: 1 to 3 layers, 1 to 32 inputs, hidden widths 1 to 24, 1 to 10 classes.
-
-    Inputs are binary or 1- to 6-bit unsigned; each layer gets a random divisor folding.
-    """
+def _draw_sizes(rng: np.random.Generator) -> list[int]:
+    """Draw layer sizes: 1 to 3 layers, 1 to 32 inputs, hidden widths 1 to 24, 1 to 10 classes."""
     depth = int(rng.integers(1, 4))
-    sizes = [int(rng.integers(1, 33))] + [int(rng.integers(1, 25)) for _ in range(depth - 1)]
-    sizes.append(int(rng.integers(1, 11)))
-    encoding = str(rng.choice(["binary", "uint"]))
-    bits = 1 if encoding == "binary" else int(rng.integers(1, 7))
-    manifest = random_manifest(rng, sizes, encoding=encoding, bits=bits, name=name)
+    return [int(rng.integers(1, 33))] + [int(rng.integers(1, 25)) for _ in range(depth - 1)] + [int(rng.integers(1, 11))]
+
+
+def _draw_case(rng: np.random.Generator, sizes: list[int], **options) -> Case:
+    """Return a random manifest of ``sizes`` (``options`` go to ``random_manifest``) with random divisor foldings."""
+    manifest = random_manifest(rng, sizes, **options)
     foldings = [Folding(pe=_random_divisor(rng, n_out), simd=_random_divisor(rng, n_in))
                 for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     return Case(manifest, foldings)
 
 
+def _draw_dense_inputs(rng: np.random.Generator) -> dict:
+    encoding = str(rng.choice(["binary", "uint"]))
+    return {"encoding": encoding, "bits": 1 if encoding == "binary" else int(rng.integers(1, 7))}
+
+
+def draw_sign(rng: np.random.Generator, name: str) -> Case:
+    """Draw a dense network with binary weights and binary or 1- to 6-bit unsigned inputs."""
+    return _draw_case(rng, _draw_sizes(rng), name=name, **_draw_dense_inputs(rng))
+
+
+def draw_dense_kbit(rng: np.random.Generator, name: str) -> Case:
+    """Draw a dense network with ternary or signed 2- to 6-bit weights."""
+    weight_kind = str(rng.choice(["ternary", "int"]))
+    weight_bits = 2 if weight_kind == "ternary" else int(rng.integers(2, 7))
+    return _draw_case(rng, _draw_sizes(rng), name=name, weight_kind=weight_kind, weight_bits=weight_bits,
+                      **_draw_dense_inputs(rng))
+
+
+def draw_lif(rng: np.random.Generator, name: str) -> Case:
+    """Draw an LIF network: 1 to 5 time steps, leak shift 0 to 4, either reset, 4- to 8-bit membranes, any output."""
+    weight_kind = str(rng.choice(["binary", "ternary", "int"]))
+    weight_bits = {"binary": 1, "ternary": 2}.get(weight_kind, int(rng.integers(2, 6)))
+    membrane_bits = int(rng.integers(4, 9))
+    # Shifts beyond membrane_bits - 1 leak exactly as membrane_bits - 1 does, so the manifest rejects them.
+    leak_shift = int(rng.integers(0, 5)) % membrane_bits
+    return _draw_case(rng, _draw_sizes(rng), name=name, kind="lif", weight_kind=weight_kind, weight_bits=weight_bits,
+                      time_steps=int(rng.integers(1, 6)), leak_shift=leak_shift,
+                      reset=str(rng.choice(["subtract", "zero"])), membrane_bits=membrane_bits,
+                      output=str(rng.choice(["spike_count", "final_membrane", "max_membrane"])))
+
+
 # The kinds of network the regression draws, each a function (rng, name) -> Case.
 KINDS = {
     "sign": draw_sign,
+    "dense-kbit": draw_dense_kbit,
+    "lif": draw_lif,
 }
 
 

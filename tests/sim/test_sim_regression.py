@@ -8,17 +8,21 @@ from tangentcore.sim.regression import KINDS, draw_cases, run_regression
 from tangentcore.sim.testing import simulator_params
 
 
-def test_draw_cases_cover_encodings_and_folds():
-    cases = draw_cases(40, np.random.default_rng(0))
-    assert {case.manifest.input.encoding for case in cases} == {"binary", "uint"}
+def test_draw_cases_cover_kinds_and_folds():
+    cases = draw_cases(60, np.random.default_rng(0))
+    assert {case.manifest.input.encoding for case in cases} == {"binary", "uint", "spikes"}
+    assert {layer.weight_kind for case in cases for layer in case.manifest.layers} == {"binary", "ternary", "int"}
+    assert {case.manifest.layers[-1].output for case in cases} == {"scores", "spike_count", "final_membrane",
+                                                                     "max_membrane"}
+    assert any(case.manifest.time_steps > 1 for case in cases)
     assert any(len(case.manifest.layers) == 1 for case in cases)
     assert any(len(case.manifest.layers) == 3 for case in cases)
     assert any(fold.pe > 1 and fold.simd > 1 for case in cases for fold in case.foldings)
 
 
 def test_draw_cases_rejects_unknown_kind():
-    with pytest.raises(TangentcoreError, match="network kinds must be among sign, not lif"):
-        draw_cases(2, np.random.default_rng(0), kinds=("lif",))
+    with pytest.raises(TangentcoreError, match="network kinds must be among sign, dense-kbit, lif, not bogus"):
+        draw_cases(2, np.random.default_rng(0), kinds=("sign", "bogus"))
 
 
 def _assert_clean(results):
