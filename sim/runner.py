@@ -49,7 +49,7 @@ CACHE_ENV = "TANGENTCORE_CACHE"
 TESTBENCH_MODULE = "tangentcore.sim.tb_network"
 TIMESCALE = ("1ns", "1ps")
 # Bumped whenever the build commands change, so that older cached models are not reused.
-BUILD_FORMAT = 3
+BUILD_FORMAT = 4
 
 # Stimulus settings of the testbench (see tangentcore.sim.tb_network).
 GAP_PROBABILITY = 0.3
@@ -299,6 +299,18 @@ public_flat_rw -module "*" -var "rst"
 """
 
 
+ICARUS_WAVES_TOP = "tangentcore_waves"
+# A second Icarus root that dumps the design to the file named by the plusarg dumpfile_path.
+_ICARUS_WAVES = """module tangentcore_waves;
+  reg [8*4096-1:0] path;
+  initial begin
+    if ($value$plusargs("dumpfile_path=%s", path)) $dumpfile(path);
+    $dumpvars(0, {top});
+  end
+endmodule
+"""
+
+
 def _build_args(simulator: str, control_file: Path | None) -> list[str]:
     if simulator == "verilator":
         # Amaranth's Verilog has width-mismatch warnings that Verilator would otherwise make fatal.
@@ -375,7 +387,7 @@ def build_model(verilog: Path, top: str, simulator: str, *, waves: bool, log_pat
     control_file = work / "public.vlt"
     write_atomic(control_file, _VERILATOR_PUBLIC)
     key_text = "\n".join([str(BUILD_FORMAT), top, simulator, _tool_version(simulator), str(waves),
-                          " ".join(_build_args(simulator, Path("public.vlt"))), _VERILATOR_PUBLIC,
+                          " ".join(_build_args(simulator, Path("public.vlt"))), _VERILATOR_PUBLIC, _ICARUS_WAVES,
                           hashlib.sha256(verilog.read_bytes()).hexdigest()])
     key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
     if cache_dir is None:
@@ -394,11 +406,16 @@ def build_model(verilog: Path, top: str, simulator: str, *, waves: bool, log_pat
             return target, time.perf_counter() - started, True
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         log.info("building the %s model of %s in %s", simulator, verilog.name, staging)
+        sources, build_args = [verilog], _build_args(simulator, control_file)
+        if simulator == "icarus" and waves:
+            # cocotb's own dump module is SystemVerilog, which the -g2005 build rejects; this one is plain Verilog.
+            sources.append(write_atomic(work / f"{ICARUS_WAVES_TOP}.v", _ICARUS_WAVES.format(top=top)))
+            build_args += ["-s", ICARUS_WAVES_TOP]
         try:
             with _patched_environment(_simulator_environment(simulator)), _output_to(log_path):
                 _runner(simulator, _runtime_cache(cache_dir, waves)).build(
-                    sources=[verilog], hdl_toplevel=top, build_dir=staging,
-                    build_args=_build_args(simulator, control_file), timescale=TIMESCALE, waves=waves, always=True,
+                    sources=sources, hdl_toplevel=top, build_dir=staging, build_args=build_args,
+                    timescale=TIMESCALE, waves=waves and simulator != "icarus", always=True,
                 )
         except (SystemExit, Exception) as error:
             shutil.rmtree(staging, ignore_errors=True)

@@ -15,24 +15,44 @@ from tangentcore.sim.testing import simulator_params
 from tangentcore.sim.vectors import expected_outputs, random_inputs
 
 
-def _network(seed: int, sizes=(12, 8, 6, 4), encoding="uint", bits=3):
+def _network(seed: int, sizes=(12, 8, 6, 4), **options):
     rng = np.random.default_rng(seed)
-    manifest = random_manifest(rng, list(sizes), encoding=encoding, bits=bits, name=f"net{seed}")
+    options.setdefault("encoding", "uint" if options.get("kind") != "lif" else None)
+    options.setdefault("bits", 3 if options["encoding"] == "uint" else 1)
+    manifest = random_manifest(rng, list(sizes), name=f"net{seed}", **options)
     return manifest, random_inputs(manifest, 40, rng)
 
 
-@pytest.mark.parametrize("simulator", simulator_params())  # each available simulator
-@pytest.mark.parametrize(
-    # input encoding, bits and folding (PE, SIMD) of the core
-    ("encoding", "bits", "fold"),
-    [("uint", 3, (2, 2)), ("binary", 1, None)],
-    ids=["uint3-folded", "binary-auto"],
-)
-def test_core_bit_exact(cosim, simulator, encoding, bits, fold):
-    manifest, inputs = _network(3, encoding=encoding, bits=bits)
+CORES = {
+    "uint3-folded": ({"encoding": "uint", "bits": 3}, (2, 2)),
+    "binary-auto": ({"encoding": "binary"}, None),
+    "int4-weights": ({"weight_kind": "int", "weight_bits": 4, "encoding": "uint", "bits": 2}, (2, 2)),
+    "lif-max-membrane": ({"kind": "lif", "weight_kind": "int", "weight_bits": 3, "time_steps": 3,
+                          "output": "max_membrane"}, (2, 2)),
+}
+
+
+def _core_params() -> list:
+    """Return (simulator, core) cases; Verilator leaves out the binary-auto core by default to save a build."""
+    params = []
+    for simulator in simulator_params():
+        for name in CORES:
+            marks = list(simulator.marks)
+            if simulator.values[0] == "verilator" and name == "binary-auto":
+                marks.append(pytest.mark.slow)
+            params.append(pytest.param(simulator.values[0], name, marks=marks, id=f"{name}-{simulator.id}"))
+    return params
+
+
+# Axes: each available simulator; the core (input encoding and bits, weight kind, LIF or dense, folding).
+@pytest.mark.parametrize(("simulator", "core"), _core_params())
+def test_core_bit_exact(cosim, simulator, core):
+    options, fold = CORES[core]
+    manifest, inputs = _network(3, **options)
     result = cosim(manifest, inputs, simulators=(simulator,), fold=fold)[simulator]
     unit = result.units[0]
     assert result.vectors == 40
+    assert unit.outputs_compared == 40 * (4 + 1) + 40 * manifest.time_steps * (8 + 6)
     assert unit.taps_compared == ["layer0", "layer1"]
     assert unit.measured_latency_cycles == unit.model_latency_cycles
     assert unit.measured_interval_cycles == unit.model_interval_cycles
@@ -59,11 +79,12 @@ def _first_difference(true_manifest, corrupt_manifest, inputs):
     true, corrupt = expected_outputs(true_manifest, inputs), expected_outputs(corrupt_manifest, inputs)
     for sample in range(len(inputs)):
         for layer, (want, got) in enumerate(zip(true.taps, corrupt.taps)):
-            differ = np.flatnonzero(want[sample, 0] != got[sample, 0])
-            if differ.size:
-                neuron = int(differ[0])
-                name = f"tap {true_manifest.layers[layer].name}[t=0][{neuron}]"
-                return sample, name, int(want[sample, 0, neuron]), int(got[sample, 0, neuron])
+            for step in range(want.shape[1]):
+                differ = np.flatnonzero(want[sample, step] != got[sample, step])
+                if differ.size:
+                    neuron = int(differ[0])
+                    name = f"tap {true_manifest.layers[layer].name}[t={step}][{neuron}]"
+                    return sample, name, int(want[sample, step, neuron]), int(got[sample, step, neuron])
         differ = np.flatnonzero(true.scores[sample] != corrupt.scores[sample])
         if differ.size:
             index = int(differ[0])
@@ -71,8 +92,23 @@ def _first_difference(true_manifest, corrupt_manifest, inputs):
     return None
 
 
+def _with_leak_shift(manifest, index: int, leak_shift: int):
+    layers = list(manifest.layers)
+    layers[index] = dataclasses.replace(layers[index], leak_shift=leak_shift)
+    return dataclasses.replace(manifest, layers=layers)
+
+
 def _plant(manifest, fault: str, inputs):
     """Return a copy of ``manifest`` with one planted fault that changes some output on ``inputs``."""
+    if fault == "leak-shift":
+        for index, layer in enumerate(manifest.layers):
+            for leak_shift in (layer.leak_shift + 1, layer.leak_shift - 1):
+                if 0 <= leak_shift < layer.membrane_bits:
+                    corrupt = _with_leak_shift(manifest, index, leak_shift)
+                    difference = _first_difference(manifest, corrupt, inputs)
+                    if difference is not None:
+                        return corrupt, difference
+        raise AssertionError("no leak shift change alters an output on these inputs")
     hidden, output = manifest.layers[0], manifest.layers[-1]
     candidates = []
     for neuron in range(hidden.out_features):
@@ -97,7 +133,7 @@ def _fault_params() -> list:
     """Return (simulator, fault) cases; on Verilator, whose builds cost most, only the threshold runs by default."""
     params = []
     for simulator in simulator_params():
-        for fault in ("threshold", "hidden-weight", "output-weight"):
+        for fault in ("threshold", "hidden-weight", "output-weight", "leak-shift"):
             marks = list(simulator.marks)
             if simulator.values[0] == "verilator" and fault != "threshold":
                 marks.append(pytest.mark.slow)
@@ -106,10 +142,14 @@ def _fault_params() -> list:
 
 
 # Axes: each available simulator; the planted fault (a hidden threshold off by one, a hidden or an output
-# weight flipped).
+# weight flipped, an LIF layer's leak shift off by one).
 @pytest.mark.parametrize(("simulator", "fault"), _fault_params())
 def test_planted_fault_found(tmp_path, cosim_cache_dir, simulator, fault):
-    manifest, inputs = _network(5, sizes=(10, 8, 4), bits=2)
+    if fault == "leak-shift":
+        manifest, inputs = _network(5, sizes=(10, 8, 4), kind="lif", weight_kind="int", weight_bits=3, time_steps=4,
+                                    leak_shift=2)
+    else:
+        manifest, inputs = _network(5, sizes=(10, 8, 4), bits=2)
     corrupt, (sample, output, expected, actual) = _plant(manifest, fault, inputs)
     core = generate_core(corrupt, tmp_path / "core", fold=(2, 2))
     # The core is built from the corrupt arrays; the reference runs on the true manifest.
