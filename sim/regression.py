@@ -1,7 +1,8 @@
 """Randomized regression: many small random networks, each co-simulated on random vectors.
 
-Each case is a random manifest (random depth, widths, input encoding and
-bits, thresholds) with a random folding per layer. Several cases share one
+Each case is a random manifest (depth, widths, weight kind and bits, input
+encoding and bits, thresholds, LIF parameters) with a random folding per
+layer. Several cases share one
 simulator build: :class:`CoreBundle` puts their cores side by side in one
 design, each with its own streams, and the testbench drives all of them at
 once. That keeps the cost of a Verilator build per regression, not per case.
