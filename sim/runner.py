@@ -311,10 +311,12 @@ endmodule
 """
 
 
-def _build_args(simulator: str, control_file: Path | None) -> list[str]:
+def _build_args(simulator: str, control_file: Path | None = None) -> list[str]:
+    """Return the build arguments; a Verilator ``control_file`` (see :data:`_VERILATOR_PUBLIC`) is appended."""
     if simulator == "verilator":
         # Amaranth's Verilog has width-mismatch warnings that Verilator would otherwise make fatal.
-        return ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-ASCRANGE", "-O2", str(control_file)]
+        arguments = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-ASCRANGE", "-O2"]
+        return arguments + ([str(control_file)] if control_file is not None else [])
     # cocotb compiles with -g2012, under which Icarus 11 runs the initializer of Yosys's
     # `reg $auto$...dump_module = 0` before the always @* blocks start, so the blocks whose
     # inputs never change stay X. Verilog-2005 semantics make that initializer the time-0
