@@ -19,7 +19,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
 from tangentcore.hw.board import REQUEST_SYNC, RESPONSE_SYNC, frame_bytes
-from tangentcore.sim.tb_network import _decode, _pack
+from tangentcore.sim.vectors import decode_output, pack_rows
 
 
 async def _send_byte(dut, value: int, divisor: int) -> None:
@@ -60,7 +60,7 @@ async def uart_top_matches_reference(dut):
 
     mismatches = []
     for sample, row in enumerate(vectors["inputs"]):
-        payload = _pack(row, port_in["input_bits"])
+        payload = pack_rows(row[None, :], port_in["input_bits"])[0]
         # A stray byte before the sync byte must be ignored.
         frame = [0x00, REQUEST_SYNC, *[(payload >> (8 * k)) & 0xFF for k in range(request_bytes)]]
         sender = cocotb.start_soon(_send_frame(dut, frame, divisor))
@@ -70,7 +70,7 @@ async def uart_top_matches_reference(dut):
             mismatches.append({"sample": sample, "output": "sync", "expected": RESPONSE_SYNC, "actual": response[0]})
             continue
         value = sum(byte << (8 * k) for k, byte in enumerate(response[1:]))
-        label, scores = _decode(value, port_out["label_bits"], port_out["score_bits"], port_out["n_classes"])
+        label, scores = decode_output(value, port_out)
         expected_scores = vectors["scores"][sample].tolist()
         for index, (actual, expected) in enumerate(zip(scores, expected_scores)):
             if actual != expected:

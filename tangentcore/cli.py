@@ -110,56 +110,144 @@ def _cmd_generate(args) -> int:
 
 
 def _add_cosim(subparsers) -> None:
-    parser = subparsers.add_parser("cosim", help="co-simulate a manifest's core against the reference")
-    parser.add_argument("manifest", help="manifest folder or its manifest.json")
+    parser = subparsers.add_parser(
+        "cosim", help="co-simulate a manifest's core against the reference, or run the random regression",
+        description="Generate the manifest's core, stream vectors through it in cocotb with random input gaps "
+                    "and back-pressure, and compare every score, label and hidden-layer bit with the NumPy "
+                    "reference. Exits with status 1 on any mismatch.",
+    )
+    parser.add_argument("manifest", nargs="?", help="manifest folder or its manifest.json (not with --regression)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--dataset", choices=("test",), help="use the test split of the manifest's training config")
-    source.add_argument("--vectors", type=int, help="use N random input vectors (seeded)")
-    parser.add_argument("--sim", choices=SIMULATOR_CHOICES, default="both", help="simulator (default: both)")
+    source.add_argument("--dataset", choices=("test",), help="use the test split of the manifest's training config "
+                                                             "(the default)")
+    source.add_argument("--vectors", type=int, help="use N random input vectors (seeded); with --regression, "
+                                                    "N vectors per network (default 24)")
+    parser.add_argument("--regression", type=int, metavar="N",
+                        help="co-simulate N random small networks on random vectors instead of a manifest")
+    parser.add_argument("--sim", choices=SIMULATOR_CHOICES,
+                        help="simulators (default: $TANGENTCORE_SIM, else both)")
+    parser.add_argument("--waves", action="store_true",
+                        help="write a waveform of every run (failing runs always get one)")
     parser.add_argument("--fold", default="auto", help="'auto' or 'PE,SIMD', as for generate")
-    parser.add_argument("--seed", type=int, default=0, help="seed of random vectors, gaps and back-pressure")
-    parser.add_argument("--out", type=Path, help="output folder (default: runs/<name>/cosim-cli)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of random vectors, networks, gaps and back-pressure")
+    parser.add_argument("--no-cache", action="store_true", help="build the simulation models without the cache")
+    parser.add_argument("--out", type=Path, help="output folder (default: runs/<name>/cosim-cli, "
+                                                 "runs/regression for --regression)")
+
+
+def _cosim_inputs(args, manifest):
+    import numpy as np
+
+    from tangentcore.config import config_from_dict
+    from tangentcore.sim.vectors import random_inputs
+    from tangentcore.sw.data import load_dataset
+
+    if args.vectors is not None:
+        return random_inputs(manifest, args.vectors, np.random.default_rng(args.seed))
+    raw = manifest.provenance.get("config")
+    if not isinstance(raw, dict):
+        raise TangentcoreError("the manifest records no training config, so --dataset test cannot be "
+                               "rebuilt; use --vectors N instead")
+    data = config_from_dict({"data": raw["data"]}).data
+    return load_dataset(data.dataset, encoding=data.encoding, input_bits=data.input_bits,
+                        threshold=data.threshold, test_fraction=data.test_fraction, seed=data.seed).x_test
+
+
+def _print_cosim_result(result) -> None:
+    units = result.units
+    line = (f"{result.simulator}: {result.vectors} vectors, {result.mismatches} mismatching outputs, "
+            f"{result.vectors_per_second:.0f} vectors/s (build {result.build_seconds:.1f} s"
+            f"{', cached' if result.build_cached else ''}, simulation {result.simulate_seconds:.1f} s)")
+    print(line)
+    if len(units) == 1:
+        unit = units[0]
+        print(f"  cycles per inference: latency {unit.measured_latency_cycles} (model {unit.model_latency_cycles}), "
+              f"interval {unit.measured_interval_cycles} (model {unit.model_interval_cycles})")
+        taps = ", ".join(unit.taps_compared) or "none"
+        print(f"  hidden-layer taps compared: {taps}")
+        for layer, reason in unit.taps_unavailable.items():
+            print(f"  tap {layer} unavailable: {reason}")
+    else:
+        failed = [unit for unit in units if not unit.passed]
+        print(f"  {len(units)} cores, {len(failed)} failed")
+        for unit in failed[:5]:
+            print(f"  {unit.name}: {len(unit.mismatches)} mismatching outputs, latency "
+                  f"{unit.measured_latency_cycles} (model {unit.model_latency_cycles})")
+    if result.timed_out:
+        print(f"  stopped after {result.cycles} cycles with outputs missing")
+    for unit in units:
+        if unit.mismatches:
+            print(f"  first mismatch in {unit.name}: {unit.mismatches[0].describe()}")
+    if result.waves_path:
+        print(f"  waveform: {result.waves_path}")
+    print(f"  report: {result.report_path}; log {result.log_path}")
 
 
 def _cmd_cosim(args) -> int:
-    import numpy as np
-
-    from tangentcore.config import config_from_dict, parse_fold
+    from tangentcore.config import parse_fold
     from tangentcore.hw.generate import generate_core
     from tangentcore.manifest import load_manifest
-    from tangentcore.sim.runner import run_cosim, simulator_missing
-    from tangentcore.sw.data import load_dataset
+    from tangentcore.sim.runner import default_simulators, run_cosim, simulator_missing
 
-    manifest = load_manifest(args.manifest)
-    out_dir = args.out or Path("runs") / manifest.name / "cosim-cli"
-    if args.vectors is not None:
-        if args.vectors < 1:
-            raise TangentcoreError(f"--vectors must be a positive count, not {args.vectors}")
-        rng = np.random.default_rng(args.seed)
-        inputs = rng.integers(0, 1 << manifest.input.bits, size=(args.vectors, manifest.input.size))
-    else:
-        raw = manifest.provenance.get("config")
-        if not isinstance(raw, dict):
-            raise TangentcoreError("the manifest records no training config, so --dataset test cannot be "
-                                   "rebuilt; use --vectors N instead")
-        data = config_from_dict({"data": raw["data"]}).data
-        inputs = load_dataset(data.dataset, encoding=data.encoding, input_bits=data.input_bits,
-                              threshold=data.threshold, test_fraction=data.test_fraction, seed=data.seed).x_test
-    core = generate_core(manifest, out_dir / "core", fold=parse_fold(args.fold))
-    failed = False
-    for simulator in _simulators(args.sim):
+    simulators = default_simulators(args.sim)
+    for simulator in simulators:
         missing = simulator_missing(simulator)
         if missing:
             raise TangentcoreError(missing)
-        result = run_cosim(core, manifest, inputs, simulator, out_dir, seed=args.seed)
-        rate = result.vectors / result.simulate_seconds if result.simulate_seconds else float("inf")
-        print(f"{simulator}: {result.vectors} vectors, {result.mismatches} mismatching outputs, "
-              f"{rate:.0f} vectors/s, latency {result.measured_latency_cycles} cycles "
-              f"(model {result.model_latency_cycles}); log {result.log_path}")
-        for mismatch in result.first_mismatches[:5]:
-            print(f"  vector {mismatch['sample']} {mismatch['output']}: expected {mismatch['expected']}, "
-                  f"got {mismatch['actual']} (cycle {mismatch['cycle']})")
+    if args.vectors is not None and args.vectors < 1:
+        raise TangentcoreError(f"--vectors must be a positive count, not {args.vectors}")
+    cache_dir = None if args.no_cache else "default"
+    if args.regression is not None:
+        if args.manifest or args.dataset:
+            raise TangentcoreError("--regression draws its own networks and vectors; leave out the manifest "
+                                   "and --dataset, or drop --regression")
+        return _cosim_regression(args, simulators, cache_dir)
+    if not args.manifest:
+        raise TangentcoreError("a manifest is required unless --regression N is given")
+
+    manifest = load_manifest(args.manifest)
+    out_dir = args.out or Path("runs") / manifest.name / "cosim-cli"
+    inputs = _cosim_inputs(args, manifest)
+    core = generate_core(manifest, out_dir / "core", fold=parse_fold(args.fold))
+    print(f"{manifest.name}: {len(inputs)} vectors on {', '.join(simulators)}; core {core.verilog}")
+    failed = False
+    for simulator in simulators:
+        result = run_cosim(core, manifest, inputs, simulator, out_dir, seed=args.seed, waves=args.waves,
+                           cache_dir=cache_dir)
+        _print_cosim_result(result)
         failed |= not result.passed
+    print("result: " + ("FAILED" if failed else "bit-exact on " + " and ".join(simulators)))
+    return 1 if failed else 0
+
+
+def _cosim_regression(args, simulators, cache_dir) -> int:
+    from tqdm import tqdm
+
+    from tangentcore.sim.regression import run_regression
+
+    if args.regression < 1:
+        raise TangentcoreError(f"--regression must be a positive count, not {args.regression}")
+    out_dir = args.out or Path("runs") / "regression"
+    vectors = args.vectors or 24
+    total = args.regression * len(simulators)
+    with tqdm(total=total, desc="regression", unit="core", disable=not sys.stderr.isatty()) as bar:
+        results = run_regression(args.regression, simulators, out_dir, seed=args.seed, vectors=vectors,
+                                 cache_dir=cache_dir, progress=bar.update)
+    failed = False
+    for simulator, runs in results.items():
+        cores = sum(len(run.units) for run in runs)
+        vectors_total = sum(run.vectors for run in runs)
+        mismatches = sum(run.mismatches for run in runs)
+        bad = [unit for run in runs for unit in run.units if not unit.passed]
+        seconds = sum(run.build_seconds + run.simulate_seconds for run in runs)
+        print(f"{simulator}: {cores} random networks, {vectors_total} vectors, {mismatches} mismatching outputs, "
+              f"{len(bad)} failed cores, {seconds:.1f} s in {len(runs)} builds")
+        for run in runs:
+            for unit in run.units:
+                if unit.mismatches:
+                    print(f"  {unit.name}: {unit.mismatches[0].describe()}; report {run.report_path}")
+        failed |= bool(bad) or any(run.timed_out for run in runs)
+    print("result: " + ("FAILED" if failed else "0 mismatches"))
     return 1 if failed else 0
 
 
