@@ -25,7 +25,7 @@ from torch import nn
 
 from tangentcore.manifest import LIF_SCORE_OUTPUTS as LIF_OUTPUTS
 from tangentcore.manifest import RESETS
-from tangentcore.sw.models import QuantDense, round_ste, surrogate_heaviside
+from tangentcore.sw.models import QuantDense, round_ste
 from tangentcore.sw.surrogates import Surrogate
 
 __all__ = ["LIFMLP", "LIF_OUTPUTS", "RESETS", "default_threshold"]
@@ -41,6 +41,99 @@ def default_threshold(n_in: int, max_weight: int, membrane_bits: int) -> int:
     spiking, this is about one standard deviation of the synaptic input.
     """
     return int(min(max(1, math.ceil(max_weight * math.sqrt(n_in) / 2)), (1 << (membrane_bits - 1)) - 1))
+
+
+class _LIFRecurrence(torch.autograd.Function):
+    """The membrane recursion of one LIF layer over all steps, with a hand-written BPTT backward.
+
+    Forward, per step: leak, integrate, saturate (QAT only), fire, reset,
+    on tensors without autograd. ``membrane_bits`` None selects the float
+    network (``v ← β v + I``, no saturation). Backward runs the recursion in
+    reverse: ``∂v_{t+1}/∂v′_t = 1 − 2^−k`` (the floor passes its gradient
+    unchanged), saturation blocks the gradient where it clipped, the spike
+    has ``∂s/∂v = φ̃′(u) / (2·scale)`` with ``u = (v − θ) / scale`` and
+    ``scale = max(θ, 1)`` held constant, and the reset treats the spike as
+    a constant. A max-membrane output passes its gradient to the first step
+    that reached the maximum.
+
+    Tensors are time-major for contiguous steps: ``synaptic`` is (T, batch, n)
+    and the outputs are spikes (T, batch, n) of 0/1, the final membrane after
+    reset and the maximum post-saturation, pre-reset membrane, both (batch, n).
+    """
+
+    @staticmethod
+    def forward(ctx, synaptic, theta, surrogate, leak_shift, membrane_bits, reset):
+        # Outputs that the loss does not use get None gradients, so backward skips their terms.
+        ctx.set_materialize_grads(False)
+        steps, batch, n = synaptic.shape
+        leak_factor = 2.0 ** -leak_shift
+        pre = torch.empty_like(synaptic)
+        spikes = torch.empty_like(synaptic)
+        v = torch.zeros(batch, n, dtype=synaptic.dtype)
+        if membrane_bits is not None:
+            low, high = -float(1 << (membrane_bits - 1)), float((1 << (membrane_bits - 1)) - 1)
+        # Writing into preallocated outputs keeps each step at three to seven tensor operations.
+        for t in range(steps):
+            if membrane_bits is not None:
+                torch.sub(v, torch.floor_(v * leak_factor), out=pre[t]).add_(synaptic[t])
+                torch.clamp(pre[t], low, high, out=v)
+            else:
+                torch.add(synaptic[t], v, alpha=1.0 - leak_factor, out=pre[t])
+                v = pre[t]
+            torch.ge(v, theta, out=spikes[t])
+            if reset == "subtract":
+                v = torch.addcmul(v, spikes[t], theta, value=-1.0)
+            else:
+                v = v * (1.0 - spikes[t])
+        membrane = pre.clamp(low, high) if membrane_bits is not None else pre
+        ctx.save_for_backward(pre, spikes, theta)
+        ctx.settings = (surrogate, leak_shift, membrane_bits, reset)
+        return spikes, v, membrane.amax(dim=0)
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_final, grad_max):
+        pre, spikes, theta = ctx.saved_tensors
+        surrogate, leak_shift, membrane_bits, reset = ctx.settings
+        steps = pre.shape[0]
+        if membrane_bits is not None:
+            low, high = -float(1 << (membrane_bits - 1)), float((1 << (membrane_bits - 1)) - 1)
+            membrane = pre.clamp(low, high)
+            inside = ((pre >= low) & (pre <= high)).to(pre.dtype)
+        else:
+            membrane, inside = pre, None
+        scale = theta.detach().clamp(min=1.0)
+        if grad_spikes is not None:
+            from_spikes = grad_spikes * (0.5 * surrogate.derivative((membrane - theta) / scale) / scale)
+        else:
+            from_spikes = torch.zeros_like(pre)
+        local = from_spikes
+        if grad_max is not None:
+            first = membrane.argmax(dim=0, keepdim=True)
+            local = from_spikes.scatter_add(0, first, grad_max.unsqueeze(0))
+        keep = 1.0 - spikes if reset == "zero" else None
+        decay = 1.0 - 2.0 ** -leak_shift
+        # grad_pre[t] is ∂L/∂pre_t, which is also ∂L/∂(synaptic input at t).
+        grad_pre = torch.empty_like(pre)
+        grad_post = torch.empty_like(pre)
+        grad_post[-1] = grad_final if grad_final is not None else 0.0
+        grad_post[:-1] = 0.0
+        last = steps - 1
+        for t in reversed(range(steps)):
+            if t == last:
+                torch.add(local[t], grad_post[t] * keep[t] if keep is not None else grad_post[t],
+                          out=grad_pre[t])
+            elif keep is not None:
+                torch.addcmul(local[t], grad_pre[t + 1], keep[t], value=decay, out=grad_pre[t])
+            else:
+                torch.add(local[t], grad_pre[t + 1], alpha=decay, out=grad_pre[t])
+            if inside is not None:
+                grad_pre[t].mul_(inside[t])
+        grad_synaptic = grad_pre
+        grad_theta = -from_spikes.sum(dim=(0, 1))
+        if reset == "subtract":
+            grad_post[:-1] = grad_pre[1:] * decay
+            grad_theta = grad_theta - (grad_post * spikes).sum(dim=(0, 1))
+        return grad_synaptic, grad_theta, None, None, None, None
 
 
 class LIFMLP(nn.Module):
@@ -119,47 +212,28 @@ class LIFMLP(nn.Module):
         dense = self.linears[index]
         return dense.integer_weight() if self.qat else dense.linear.weight * dense.max_weight
 
-    def _layer(self, index: int, spikes_in: torch.Tensor, want_max: bool):
-        """Run LIF layer ``index`` over all steps; return spikes (batch, T, n), final v and max v."""
+    def _layer(self, index: int, spikes_in: torch.Tensor):
+        """Run LIF layer ``index`` on time-major spikes (T, batch, n_in); return spikes (T, batch, n), v and max v."""
         synaptic = torch.nn.functional.linear(spikes_in, self._weight(index))
-        theta = self.threshold(index)
-        scale = theta.detach().clamp(min=1.0)
-        low, high = -float(self.membrane_max + 1), float(self.membrane_max)
-        leak_factor = 2.0 ** -self.leak_shift
-        v = torch.zeros_like(synaptic[:, 0])
-        v_max = torch.full_like(v, low) if want_max else None
-        spikes = []
-        for t in range(synaptic.shape[1]):
-            if self.qat:
-                leak = v * leak_factor
-                leak = leak + (torch.floor(leak) - leak).detach()
-                v = torch.clamp(v - leak + synaptic[:, t], low, high)
-            else:
-                v = v - v * leak_factor + synaptic[:, t]
-            spike = surrogate_heaviside((v - theta) / scale, self.surrogate)
-            if want_max:
-                v_max = torch.maximum(v_max, v)
-            fired = spike.detach()
-            v = v - theta * fired if self.reset == "subtract" else v * (1.0 - fired)
-            spikes.append(spike)
-        return torch.stack(spikes, dim=1), v, v_max
+        membrane_bits = self.membrane_bits if self.qat else None
+        return _LIFRecurrence.apply(synaptic, self.threshold(index), self.surrogate, self.leak_shift,
+                                    membrane_bits, self.reset)
 
     def forward(self, x: torch.Tensor, *, return_hidden: bool = False):
-        spikes = x.to(torch.float32)
+        spikes = x.to(torch.float32).transpose(0, 1).contiguous()
         hidden = []
         last = len(self.linears) - 1
         for index in range(len(self.linears)):
-            want_max = index == last and self.output == "max_membrane"
-            spikes, v, v_max = self._layer(index, spikes, want_max)
+            spikes, v, v_max = self._layer(index, spikes)
             if index < last:
-                hidden.append(spikes)
+                hidden.append(spikes.transpose(0, 1))
         if self.output == "spike_count":
-            scores = spikes.sum(dim=1)
+            scores = spikes.sum(dim=0)
         elif self.output == "final_membrane":
             scores = v
         else:
             scores = v_max
-        return (scores, hidden, spikes) if return_hidden else scores
+        return (scores, hidden, spikes.transpose(0, 1)) if return_hidden else scores
 
     def logits(self, scores: torch.Tensor) -> torch.Tensor:
         """Scale scores for the cross-entropy loss; argmax is unchanged."""

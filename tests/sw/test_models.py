@@ -142,3 +142,51 @@ def test_float_lif_cannot_export():
     model = LIFMLP([4, 2], time_steps=3, surrogate=SURROGATE, qat=False)
     with pytest.raises(ValueError, match="qat=True"):
         export_model(model, name="float")
+
+
+def _autograd_lif_layer(synaptic, theta, *, leak_shift, membrane_bits, reset, qat):
+    """The LIF recursion written step by step with autograd, as an independent gradient reference."""
+    scale = theta.detach().clamp(min=1.0)
+    low, high = -float(1 << (membrane_bits - 1)), float((1 << (membrane_bits - 1)) - 1)
+    v = torch.zeros_like(synaptic[:, 0])
+    spikes = []
+    for t in range(synaptic.shape[1]):
+        if qat:
+            leak = v * 2.0 ** -leak_shift
+            v = torch.clamp(v - (leak + (torch.floor(leak) - leak).detach()) + synaptic[:, t], low, high)
+        else:
+            v = v - v * 2.0 ** -leak_shift + synaptic[:, t]
+        spike = surrogate_heaviside((v - theta) / scale, SURROGATE)
+        fired = spike.detach()
+        v = v - theta * fired if reset == "subtract" else v * (1.0 - fired)
+        spikes.append(spike)
+    return torch.stack(spikes, dim=1), v
+
+
+# reset mode, and whether the membrane is quantized and saturating
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("qat", [True, False])
+def test_bptt_backward_matches_autograd(reset, qat):
+    from tangentcore.sw.spiking import _LIFRecurrence
+
+    generator = torch.Generator().manual_seed(5)
+    synaptic = torch.randint(-6, 7, (4, 7, 5), generator=generator).double()
+    theta = torch.tensor([1.0, 3.0, 5.0, 8.0, 2.0], dtype=torch.float64)
+    weights_spikes = torch.randn(4, 7, 5, generator=generator, dtype=torch.float64)
+    weights_final = torch.randn(4, 5, generator=generator, dtype=torch.float64)
+    options = {"leak_shift": 2, "membrane_bits": 5, "reset": reset}
+
+    inputs = [synaptic.clone().requires_grad_(), theta.clone().requires_grad_()]
+    spikes, final, _ = _LIFRecurrence.apply(inputs[0].transpose(0, 1), inputs[1], SURROGATE, 2, 5 if qat else None,
+                                            reset)
+    spikes = spikes.transpose(0, 1)
+    ((spikes * weights_spikes).sum() + (final * weights_final).sum()).backward()
+
+    expected_inputs = [synaptic.clone().requires_grad_(), theta.clone().requires_grad_()]
+    expected_spikes, expected_final = _autograd_lif_layer(*expected_inputs, qat=qat, **options)
+    ((expected_spikes * weights_spikes).sum() + (expected_final * weights_final).sum()).backward()
+
+    torch.testing.assert_close(spikes, expected_spikes)
+    torch.testing.assert_close(final, expected_final)
+    torch.testing.assert_close(inputs[0].grad, expected_inputs[0].grad)
+    torch.testing.assert_close(inputs[1].grad, expected_inputs[1].grad)
