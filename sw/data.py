@@ -32,6 +32,7 @@ __all__ = [
     "read_npz",
     "read_csv",
     "read_idx",
+    "shift_images",
     "DATASETS",
     "ENCODINGS",
     "SPIKE_ENCODINGS",
@@ -71,6 +72,7 @@ class Dataset:
     pixels_train: np.ndarray | None = None
     pixel_max: float = 1.0
     seed: int = 0
+    augment_shift: int = 0
 
     @property
     def n_features(self) -> int:
@@ -81,11 +83,41 @@ class Dataset:
         return self.encoding in SPIKE_ENCODINGS
 
     def train_inputs(self, epoch: int) -> np.ndarray:
-        """Return the encoded training inputs of ``epoch``: a new seeded draw per epoch for rate coding."""
-        if self.encoding != "rate" or epoch == 0 or self.pixels_train is None:
-            return self.x_train
-        rng = np.random.default_rng([self.seed, 1, epoch])
-        return encode_spikes(self.pixels_train, "rate", self.time_steps, self.pixel_max, 0.0, rng)
+        """Return the encoded training inputs of ``epoch``.
+
+        Rate coding draws new spike trains per epoch (seeded by epoch). With
+        ``augment_shift`` s > 0, every image of epochs after the first moves
+        by a random whole-pixel offset in ``[−s, s]`` along each axis, with
+        zeros shifted in; the images must be square.
+        """
+        x = self.x_train
+        if self.encoding == "rate" and epoch > 0 and self.pixels_train is not None:
+            rng = np.random.default_rng([self.seed, 1, epoch])
+            x = encode_spikes(self.pixels_train, "rate", self.time_steps, self.pixel_max, 0.0, rng)
+        if self.augment_shift > 0 and epoch > 0:
+            x = shift_images(x, self.augment_shift, np.random.default_rng([self.seed, 2, epoch]))
+        return x
+
+
+def shift_images(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift each square image (flattened along the last axis) by random offsets in ``[−max_shift, max_shift]``."""
+    side = int(round(np.sqrt(x.shape[-1])))
+    if side * side != x.shape[-1]:
+        raise TangentcoreError(f"data.augment_shift needs square images, but they have {x.shape[-1]} pixels")
+    images = x.reshape(len(x), -1, side, side)
+    shifted = np.zeros_like(images)
+    offsets = rng.integers(-max_shift, max_shift + 1, size=(len(x), 2))
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            chosen = np.flatnonzero((offsets[:, 0] == dy) & (offsets[:, 1] == dx))
+            if not len(chosen):
+                continue
+            target = shifted[chosen]
+            source = images[chosen]
+            target[..., max(dy, 0):side + min(dy, 0), max(dx, 0):side + min(dx, 0)] = \
+                source[..., max(-dy, 0):side + min(-dy, 0), max(-dx, 0):side + min(-dx, 0)]
+            shifted[chosen] = target
+    return shifted.reshape(x.shape)
 
 
 def encode_inputs(pixels: np.ndarray, encoding: str, input_bits: int, threshold: float, pixel_max: float) -> np.ndarray:
@@ -265,7 +297,7 @@ def _user_arrays(kind: str, path: str, labels_path: str, role: str):
 
 def load_dataset(name: str, *, encoding: str, input_bits: int, threshold: float, test_fraction: float, seed: int,
                  time_steps: int = 1, path: str = "", labels_path: str = "", test_path: str = "",
-                 test_labels_path: str = "", pixel_max: float = 0.0) -> Dataset:
+                 test_labels_path: str = "", pixel_max: float = 0.0, augment_shift: int = 0) -> Dataset:
     """Load a dataset, split it (stratified, seeded) and encode its inputs.
 
     ``pixel_max`` 0 means the dataset's own maximum (16 for digits, 255 for
@@ -343,4 +375,5 @@ def load_dataset(name: str, *, encoding: str, input_bits: int, threshold: float,
         pixels_train=x_train if encoding == "rate" else None,
         pixel_max=pixel_max,
         seed=seed,
+        augment_shift=augment_shift,
     )

@@ -51,6 +51,8 @@ class DataConfig:
     threshold: float = -1.0
     # Largest pixel value; 0 means the dataset's own (digits 16, MNIST 255, user data: largest training pixel).
     pixel_max: float = 0.0
+    # Training augmentation: shift square images by up to this many pixels per axis (0: off).
+    augment_shift: int = 0
     # Time steps T of the spike encodings; 1 for dense inputs.
     time_steps: int = 1
     # Fraction of the images held out for testing (ignored by mnist and by user data with test_path).
@@ -194,6 +196,8 @@ def _validate_data(data: DataConfig, model: ModelConfig) -> None:
         raise _fail("data.threshold", "a finite number", data.threshold)
     if not (math.isfinite(data.pixel_max) and data.pixel_max >= 0):
         raise _fail("data.pixel_max", "0 (the dataset's own) or a positive number", data.pixel_max)
+    if not 0 <= data.augment_shift <= 4:
+        raise _fail("data.augment_shift", "an integer from 0 (off) to 4 pixels", data.augment_shift)
     if data.cosim_limit < 0:
         raise _fail("data.cosim_limit", "0 (all test images) or a positive count", data.cosim_limit)
     files = {"path": data.path, "labels_path": data.labels_path, "test_path": data.test_path,

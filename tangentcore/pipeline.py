@@ -77,7 +77,7 @@ def load_config_dataset(config: Config):
                         threshold=data.threshold, test_fraction=data.test_fraction, seed=data.seed,
                         time_steps=data.time_steps, path=data.path, labels_path=data.labels_path,
                         test_path=data.test_path, test_labels_path=data.test_labels_path,
-                        pixel_max=data.pixel_max)
+                        pixel_max=data.pixel_max, augment_shift=data.augment_shift)
 
 
 def train_and_export(config: Config, out_dir: Path, *, progress: bool = True, resume: bool = False):

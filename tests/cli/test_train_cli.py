@@ -94,6 +94,7 @@ BAD_CONFIGS = [
     ('[data]\ndataset = "idx"\npath = "a"', "data.labels_path must be the IDX labels file"),
     ('[data]\npath = "a.npz"', "data.path must be empty for dataset 'digits'"),
     ('[data]\npixel_max = -1.0', "data.pixel_max must be 0 (the dataset's own) or a positive number"),
+    ("[data]\naugment_shift = 5", "data.augment_shift must be an integer from 0 (off) to 4 pixels"),
     ('[train]\nbaseline = "yes"', "train.baseline must be true or false"),
 ]
 

@@ -184,3 +184,34 @@ def test_mnist_subset_fixed_split():
     assert first.n_features == 784
     np.testing.assert_array_equal(first.y_test, other_seed.y_test)
     assert np.bincount(first.y_test).min() >= 80
+
+
+def test_shift_images_moves_pixels_and_fills_zeros():
+    from tangentcore.sw.data import shift_images
+
+    x = np.arange(1, 1 + 4 * 16).reshape(4, 16)
+    shifted = shift_images(x, 1, np.random.default_rng(5)).reshape(4, 4, 4)
+    images = x.reshape(4, 4, 4)
+    for image, moved in zip(images, shifted):
+        matches = [
+            (dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+            if np.array_equal(moved, np.roll(image, (dy, dx), axis=(0, 1))
+                              * _inside_mask(4, dy, dx))
+        ]
+        assert len(matches) == 1
+
+
+def _inside_mask(side: int, dy: int, dx: int) -> np.ndarray:
+    """Return the mask of pixels that a shift by (dy, dx) fills from inside the image."""
+    mask = np.zeros((side, side), dtype=np.int64)
+    mask[max(dy, 0):side + min(dy, 0), max(dx, 0):side + min(dx, 0)] = 1
+    return mask
+
+
+def test_augment_shift_needs_square_images(tmp_path):
+    x, y = _images(features=6)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    dataset = load_dataset("npz", path=str(tmp_path / "data.npz"), augment_shift=1, **COMMON)
+    np.testing.assert_array_equal(dataset.train_inputs(0), dataset.x_train)
+    with pytest.raises(TangentcoreError, match="data.augment_shift needs square images, but they have 6 pixels"):
+        dataset.train_inputs(1)
