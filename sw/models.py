@@ -86,6 +86,9 @@ class QuantDense(nn.Module):
         self.max_weight = 1 if weight_kind != "int" else (1 << (weight_bits - 1)) - 1
         self.linear = qnn.QuantLinear(n_in, n_out, bias=False,
                                       weight_quant=weight_quantizer(weight_kind, weight_bits))
+
+    def init_latent_weight(self) -> None:
+        """Draw the latent float weight uniformly from [−1, 1] (from torch's global generator)."""
         nn.init.uniform_(self.linear.weight, -1.0, 1.0)
 
     def integer_weight(self) -> torch.Tensor:
@@ -204,6 +207,8 @@ class SignMLP(nn.Module):
             QuantDense(n_in, n_out, weight_kind=weight_kind, weight_bits=weight_bits)
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         )
+        for linear in self.linears:
+            linear.init_latent_weight()
         self.gains = nn.ParameterList(nn.Parameter(torch.ones(n)) for n in sizes[1:-1])
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(n)) for n in sizes[1:-1])
         # The output scores are integers up to ±n_hidden·w_max; the log scale sets the softmax temperature.

@@ -172,10 +172,11 @@ class LIFMLP(nn.Module):
         self.output = output
         self.qat = qat
         self.learn_threshold = learn_threshold
-        self.linears = nn.ModuleList(
-            QuantDense(n_in, n_out, weight_kind=weight_kind, weight_bits=weight_bits)
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
-        )
+        self.linears = nn.ModuleList()
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            dense = QuantDense(n_in, n_out, weight_kind=weight_kind, weight_bits=weight_bits)
+            dense.init_latent_weight()
+            self.linears.append(dense)
         if max(sizes[:-1]) * self.max_weight >= 1 << FLOAT32_EXACT_BITS:
             raise ValueError("fan-in times the largest weight must stay below 2^24 for exact float32 sums")
         initial = [threshold or default_threshold(n_in, self.max_weight, membrane_bits) for n_in in sizes[:-1]]
