@@ -54,9 +54,16 @@ def _cmd_run(args) -> int:
 
 
 def _add_train(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train a config and write its manifest and metrics")
+    parser = subparsers.add_parser(
+        "train", help="train a config and write its manifest and metrics",
+        description="Train a sign MLP or LIF network with surrogate gradients, check the exported integer "
+                    "manifest against the trained model on every test image, and write the manifest, "
+                    "metrics.json and checkpoint.pt (saved after every epoch) into the output folder.",
+    )
     parser.add_argument("config", nargs="?", help="TOML config; omit it for the built-in digits example")
     parser.add_argument("--out", type=Path, help="output folder (default: runs/<config name>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the output folder's checkpoint.pt, written by the same config")
 
 
 def _cmd_train(args) -> int:
@@ -65,11 +72,14 @@ def _cmd_train(args) -> int:
 
     config = load_config(args.config)
     out_dir = args.out or Path("runs") / config.name
-    dataset, manifest, _, seconds = train_and_export(config, out_dir, progress=sys.stderr.isatty())
+    dataset, manifest, _, seconds = train_and_export(config, out_dir, progress=sys.stderr.isatty(),
+                                                     resume=args.resume)
     metrics = manifest.provenance["metrics"]
     print(f"{config.name}: test accuracy {100 * metrics['test_accuracy']:.1f} % on {len(dataset.x_test)} images, "
           f"trained in {seconds:.1f} s")
-    print(f"  manifest: {out_dir / 'manifest'}")
+    if "baseline" in metrics:
+        print(f"  ReLU baseline (float weights): test accuracy {100 * metrics['baseline']['test_accuracy']:.1f} %")
+    print(f"  manifest: {out_dir / 'manifest'} (bit-exact with the trained model on every test image)")
     print(f"  metrics: {out_dir / 'metrics.json'}")
     return 0
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from tangentcore.config import Config, parse_fold
+from tangentcore.errors import TangentcoreError
 from tangentcore.fileio import write_atomic
 from tangentcore.manifest import Manifest, save_manifest
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunSummary", "run_pipeline", "train_and_export", "format_summary"]
+__all__ = ["RunSummary", "run_pipeline", "train_and_export", "load_config_dataset", "format_summary"]
 
 
 @dataclass
@@ -67,31 +68,50 @@ class RunSummary:
         }
 
 
-def train_and_export(config: Config, out_dir: Path, *, progress: bool = True):
-    """Train the configured model, check torch eval against the reference, and save the manifest.
-
-    Returns ``(dataset, manifest, torch_scores, train_seconds)``.
-    """
+def load_config_dataset(config: Config):
+    """Load and encode the dataset that ``config.data`` describes."""
     from tangentcore.sw.data import load_dataset
-    from tangentcore.sw.export import export_sign_mlp
-    from tangentcore.sw.train import evaluate_scores, train_sign_mlp
 
     data = config.data
-    dataset = load_dataset(data.dataset, encoding=data.encoding, input_bits=data.input_bits,
-                           threshold=data.threshold, test_fraction=data.test_fraction, seed=data.seed)
+    return load_dataset(data.dataset, encoding=data.encoding, input_bits=data.input_bits,
+                        threshold=data.threshold, test_fraction=data.test_fraction, seed=data.seed,
+                        time_steps=data.time_steps, path=data.path, labels_path=data.labels_path,
+                        test_path=data.test_path, test_labels_path=data.test_labels_path,
+                        pixel_max=data.pixel_max, augment_shift=data.augment_shift)
+
+
+def train_and_export(config: Config, out_dir: Path, *, progress: bool = True, resume: bool = False):
+    """Train the configured model, check torch eval against the reference, and save the manifest.
+
+    Writes ``checkpoint.pt`` after every epoch (``resume`` continues from
+    it), then ``manifest/`` and ``metrics.json``. Raises TangentcoreError if
+    the exported manifest disagrees with the trained model on any test score.
+    Returns ``(dataset, manifest, torch_scores, train_seconds)``.
+    """
+    from tangentcore.sw import reference
+    from tangentcore.sw.export import export_model
+    from tangentcore.sw.train import evaluate_scores, train_baseline, train_model
+
+    out_dir = Path(out_dir)
+    dataset = load_config_dataset(config)
     log.info("training %s on %d %s images", config.name, len(dataset.x_train), dataset.name)
     started = time.perf_counter()
-    result = train_sign_mlp(config, dataset, progress=progress)
+    result = train_model(config, dataset, progress=progress, checkpoint=out_dir / "checkpoint.pt", resume=resume)
     train_seconds = time.perf_counter() - started
-    manifest = export_sign_mlp(result.model, name=config.name, provenance={
-        "config": config.to_dict(),
-        "metrics": {"train_accuracy": result.train_accuracy, "test_accuracy": result.test_accuracy},
-    })
-    save_manifest(manifest, out_dir / "manifest")
-    write_atomic(out_dir / "metrics.json", json.dumps({"history": result.history,
-                                                       "train_accuracy": result.train_accuracy,
-                                                       "test_accuracy": result.test_accuracy}, indent=2) + "\n")
+    metrics = {"train_accuracy": result.train_accuracy, "test_accuracy": result.test_accuracy}
+    if config.train.baseline:
+        metrics["baseline"] = train_baseline(config, dataset, progress=progress)
+    manifest = export_model(result.model, name=config.name, provenance={"config": config.to_dict(), "metrics": metrics})
     torch_scores = evaluate_scores(result.model, dataset.x_test)
+    mismatches = int(np.sum(torch_scores != reference.forward(manifest, dataset.x_test)["scores"]))
+    if mismatches:
+        raise TangentcoreError(f"{config.name}: the exported manifest disagrees with the trained model on "
+                               f"{mismatches} test scores; this is a bug in tangentcore, please report it")
+    save_manifest(manifest, out_dir / "manifest")
+    write_atomic(out_dir / "metrics.json", json.dumps({
+        "history": result.history, **metrics, "train_seconds": round(train_seconds, 3),
+        "test_images": len(dataset.x_test), "torch_vs_reference_mismatches": mismatches,
+    }, indent=2) + "\n")
     return dataset, manifest, torch_scores, train_seconds
 
 
