@@ -35,7 +35,7 @@ def _write(tmp_path, text):
     # each case: TOML text and the part of the message that names the problem
     "text,message",
     [
-        ("[data]\nencoding = 'gray'", "data.encoding must be one of binary, uint, not 'gray'"),
+        ("[data]\nencoding = 'gray'", "data.encoding must be one of binary, uint, rate, latency, direct, not 'gray'"),
         ("[data]\nencoding = 'binary'\ninput_bits = 4", "data.input_bits must be 1 with the binary encoding"),
         ("[data]\nencoding = 'uint'\ninput_bits = 9", "data.input_bits must be an integer from 1 to 8"),
         ("[data]\ntest_fraction = 1.5", "data.test_fraction must be between 0 and 1"),
