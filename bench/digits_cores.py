@@ -27,17 +27,19 @@ from tangentcore.hw.generate import generate_core
 from tangentcore.hw.network import Network, parse_fold_spec, resolve_foldings
 from tangentcore.hw.simulate import pack_vectors, run_stream, unpack_scores
 from tangentcore.manifest import load_manifest, random_manifest
+from tangentcore.pipeline import load_config_dataset
 from tangentcore.sw import reference
-from tangentcore.sw.data import load_dataset
 
 FOLDS = ["64,64:10,64", "8,16:5,64", "4,8:2,8"]
+# Folds of a 64-128-10 network: fully parallel, then two folded ones.
+FOLDS_WIDE = ["128,64:10,128", "8,16:5,64", "4,8:2,8"]
 
 
 def _digits_inputs(manifest, count: int) -> np.ndarray:
-    data = config_from_dict({"data": manifest.provenance["config"]["data"]}).data
-    dataset = load_dataset(data.dataset, encoding=data.encoding, input_bits=data.input_bits,
-                           threshold=data.threshold, test_fraction=data.test_fraction, seed=data.seed)
-    return dataset.x_test[:count]
+    """Return the first ``count`` encoded test inputs of the config the manifest was trained with."""
+    recorded = manifest.provenance["config"]
+    config = config_from_dict({"data": recorded["data"], "model": recorded["model"]})
+    return load_config_dataset(config).x_test[:count]
 
 
 def measure(manifest, x: np.ndarray, fold: str, out_dir: Path) -> dict:
@@ -65,19 +67,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the generated cores")
     parser.add_argument("--samples", type=int, default=4, help="samples simulated per core (at least 3)")
     parser.add_argument("--models", default="sign,lif", help="which models to measure: 'sign', 'lif' or both")
+    parser.add_argument("--lif-manifest", help="manifest folder of a trained digits LIF model (default: a random "
+                                               "64-64-10 LIF manifest)")
     args = parser.parse_args(argv)
 
     sign = load_manifest(args.sign_manifest)
     lif = random_manifest(np.random.default_rng(0), [64, 64, 10], kind="lif", weight_kind="int", weight_bits=4,
                           time_steps=8, output="spike_count", membrane_bits=8, name="digits_lif_random")
     spikes = (np.random.default_rng(1).random((args.samples, 8, 64)) < 0.3).astype(np.int64)
+    if args.lif_manifest:
+        lif = load_manifest(args.lif_manifest)
+        spikes = _digits_inputs(lif, args.samples)
     models = {"sign": (sign, _digits_inputs(sign, args.samples)), "lif": (lif, spikes)}
     print("| model | fold | weights | latency (measured / model) | interval (measured / model) | Verilog bytes |")
     print("|---|---|---|---|---|---|", flush=True)
     failed = False
     for key in args.models.split(","):
         manifest, x = models[key]
-        for fold in FOLDS:
+        hidden = manifest.layers[0].out_features
+        for fold in FOLDS if hidden == 64 else FOLDS_WIDE:
             row = measure(manifest, x, fold, args.out / manifest.name / fold.replace(":", "_").replace(",", "x"))
             print(f"| {manifest.name} | {row['fold']} | {row['storage']} | {row['measured_latency']} / "
                   f"{row['model_latency']} | {row['measured_interval']} / {row['model_interval']} | "

@@ -30,8 +30,8 @@ def _add_run(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
         help="train, export, generate and co-simulate one config (default: the built-in digits example)",
-        description="Train a sign MLP with surrogate gradients, export it as an integer manifest, generate its "
-                    "Amaranth core and check every output of the RTL against the NumPy reference in cocotb.",
+        description="Train a sign MLP or LIF network with surrogate gradients, export it as an integer manifest, "
+                    "generate its Amaranth core and check every output of the RTL against the NumPy reference in cocotb.",
     )
     parser.add_argument("config", nargs="?", help="TOML config; omit it for the built-in digits example")
     parser.add_argument("--out", type=Path, help="output folder (default: runs/<config name>)")

@@ -185,8 +185,11 @@ def _percent(value: float) -> str:
 def format_summary(summary: RunSummary) -> str:
     """Return the short human summary that ``tangentcore run`` prints."""
     topology = "-".join(str(n) for n in summary.topology)
-    encoding = "binary" if summary.encoding == "binary" else f"{summary.input_bits}-bit"
-    lines = [f"{summary.name}: {topology} sign MLP, {encoding} inputs, trained in {summary.train_seconds:.1f} s"]
+    if summary.encoding == "spikes":
+        network, inputs = "LIF network", "spike-train"
+    else:
+        network, inputs = "sign MLP", "binary" if summary.encoding == "binary" else f"{summary.input_bits}-bit"
+    lines = [f"{summary.name}: {topology} {network}, {inputs} inputs, trained in {summary.train_seconds:.1f} s"]
     accuracy = ", ".join(f"{name} {_percent(value)}" for name, value in summary.accuracy.items())
     lines.append(f"  test accuracy ({summary.test_vectors} images): {accuracy}")
     compared = summary.test_vectors * summary.outputs_per_vector
