@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.fileio import output_redirected_to, write_atomic
+from tangentcore.fileio import output_redirected_to, patched_environment, write_atomic
 
 __all__ = ["BOARDS", "BuildResult", "build_board", "toolchain_missing"]
 
@@ -163,24 +162,16 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
     staging.mkdir(parents=True)
 
     environment = {variable: _find_tool(tool) for variable, tool in spec.environment}
-    saved = {key: os.environ.get(key) for key in environment}
-    os.environ.update(environment)
     log.info("building %s for %s (%.1f MHz board clock); tool output goes to %s",
              design, board, clock_hz / 1e6, staging / "build.log")
     try:
-        with output_redirected_to(staging / "build.log"):
+        with patched_environment(environment), output_redirected_to(staging / "build.log"):
             platform.build(BoardTop(network, baud=baud), name="top", build_dir=str(staging), do_program=False,
                            nextpnr_opts=f"--seed {seed} --report report.json --timing-allow-fail")
     except subprocess.CalledProcessError:
         shutil.rmtree(failed, ignore_errors=True)
         staging.rename(failed)
         raise TangentcoreError(_failure_message(design, board, failed, spec.family)) from None
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
     report = json.loads((staging / "report.json").read_text())
     yosys_log = (staging / "top.rpt").read_text(errors="replace") if (staging / "top.rpt").exists() else ""

@@ -11,12 +11,11 @@ import numpy as np
 from amaranth.back import verilog
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.fileio import write_atomic
+from tangentcore.fileio import output_redirected_to, patched_environment, write_atomic
 from tangentcore.hw.board import InferenceTop
 from tangentcore.hw.network import SignNetwork
 from tangentcore.manifest import Manifest
-from tangentcore.sim.runner import (_build_args, _output_to, _patched_environment, _simulator_environment,
-                                    simulator_missing)
+from tangentcore.sim.runner import _build_args, _simulator_environment, simulator_missing
 from tangentcore.sw import reference
 
 __all__ = ["UARTCosimResult", "run_uart_cosim", "UART_TOP_NAME"]
@@ -62,9 +61,9 @@ def run_uart_cosim(manifest: Manifest, foldings, inputs: np.ndarray, simulator: 
     log_path.write_text("")
 
     started = time.perf_counter()
-    with _patched_environment(_simulator_environment(simulator)):
+    with patched_environment(_simulator_environment(simulator)):
         runner = get_runner(simulator)
-        with _output_to(log_path):
+        with output_redirected_to(log_path):
             runner.build(sources=[verilog_path], hdl_toplevel=UART_TOP_NAME, build_dir=work / "build",
                          build_args=_build_args(simulator), timescale=("1ns", "1ps"), always=True)
             runner.test(hdl_toplevel=UART_TOP_NAME, test_module="tangentcore.sim.tb_uart", build_dir=work / "build",

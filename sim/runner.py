@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.fileio import write_atomic
+from tangentcore.fileio import output_redirected_to, patched_environment, write_atomic
 from tangentcore.hw.generate import TOP_NAME, GeneratedCore
 from tangentcore.sim.scoreboard import UnitResult, score_unit
 from tangentcore.sim.vectors import Expected, as_time_major, expected_outputs, pack_rows
@@ -254,40 +254,6 @@ def _simulator_environment(simulator: str) -> dict[str, str]:
     return changes
 
 
-@contextlib.contextmanager
-def _patched_environment(changes: dict[str, str]):
-    saved = {key: os.environ.get(key) for key in changes}
-    os.environ.update(changes)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextlib.contextmanager
-def _output_to(log_path: Path):
-    """Send this process's stdout and stderr, and its children's, to ``log_path``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_path, "ab") as handle:
-        os.dup2(handle.fileno(), 1)
-        os.dup2(handle.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
-
 # Verilator control file: only stream ports, clock and reset are visible to the testbench. cocotb's
 # --public-flat-rw makes every internal net public, which multiplies the generated C++ (7 MB instead
 # of 2 MB for the 64-64-10 digits core) and the compile time with it.
@@ -414,7 +380,7 @@ def build_model(verilog: Path, top: str, simulator: str, *, waves: bool, log_pat
             sources.append(write_atomic(work / f"{ICARUS_WAVES_TOP}.v", _ICARUS_WAVES.format(top=top)))
             build_args += ["-s", ICARUS_WAVES_TOP]
         try:
-            with _patched_environment(_simulator_environment(simulator)), _output_to(log_path):
+            with patched_environment(_simulator_environment(simulator)), output_redirected_to(log_path):
                 _runner(simulator, _runtime_cache(cache_dir, waves)).build(
                     sources=sources, hdl_toplevel=top, build_dir=staging, build_args=build_args,
                     timescale=TIMESCALE, waves=waves and simulator != "icarus", always=True,
@@ -469,7 +435,7 @@ def _run_once(units: list[CosimUnit], verilog: Path, top: str, simulator: str, w
     started = time.perf_counter()
     log.info("simulating %d vectors of %d core(s) on %s", sum(len(unit.inputs) for unit in units), len(units),
              simulator)
-    with _patched_environment(_simulator_environment(simulator)), _output_to(log_path):
+    with patched_environment(_simulator_environment(simulator)), output_redirected_to(log_path):
         try:
             _runner(simulator).test(
                 hdl_toplevel=top, hdl_toplevel_lang="verilog", test_module=TESTBENCH_MODULE, build_dir=build_dir,

@@ -1,4 +1,4 @@
-"""Atomic file writes: readers never see a half-written output."""
+"""Atomic file writes, and redirection of a process's output and environment around tool runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic", "output_redirected_to"]
+__all__ = ["write_atomic", "output_redirected_to", "patched_environment"]
 
 
 def write_atomic(path: str | Path, content: bytes | str) -> Path:
@@ -45,3 +45,18 @@ def output_redirected_to(log_path: str | Path):
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+
+
+@contextlib.contextmanager
+def patched_environment(changes: dict[str, str]):
+    """Set the environment variables ``changes`` for the duration of the block, then restore them."""
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
