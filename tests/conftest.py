@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tangentcore.sim.runner import simulator_missing
+from tangentcore.sim.testing import simulator_params
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SMALL_CONFIG = EXAMPLES / "digits_binary_small.toml"
@@ -17,9 +18,8 @@ def require_simulator(name: str) -> None:
         pytest.skip(missing)
 
 
-@pytest.fixture(params=[pytest.param("verilator", marks=pytest.mark.verilator),
-                        pytest.param("icarus", marks=pytest.mark.icarus)])
+@pytest.fixture(params=simulator_params())
 def simulator(request):
-    """Each simulator in turn, marked with its name; a missing one skips with the reason."""
-    require_simulator(request.param)
+    """Each simulator of ``$TANGENTCORE_SIM`` (default both) in turn, marked with its name; a missing
+    one skips with the reason."""
     return request.param
