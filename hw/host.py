@@ -9,8 +9,18 @@ import numpy as np
 from tangentcore.errors import TangentcoreError
 from tangentcore.hw.board import REQUEST_SYNC, RESPONSE_SYNC, frame_bytes
 from tangentcore.manifest import Manifest
+from tangentcore.sim.vectors import decode_output
 
-__all__ = ["ProtocolWidths", "encode_request", "decode_response", "InferenceClient"]
+__all__ = ["ProtocolWidths", "encode_request", "decode_response", "InferenceClient", "reject_spiking"]
+
+
+def reject_spiking(manifest: Manifest) -> None:
+    """Raise TangentcoreError for a spiking manifest: a request carries one input vector, not T of them."""
+    if manifest.is_spiking:
+        raise TangentcoreError(
+            f"{manifest.name} is a spiking network with {manifest.time_steps} input vectors per sample, but the "
+            "board top and its UART protocol carry one vector per request; build a dense network instead"
+        )
 
 
 @dataclass(frozen=True)
@@ -22,15 +32,19 @@ class ProtocolWidths:
     label_bits: int
     score_bits: int
     n_classes: int
+    score_signed: bool = True
 
     @classmethod
     def from_manifest(cls, manifest: Manifest) -> "ProtocolWidths":
+        """Return the widths of ``manifest``'s board protocol; raise TangentcoreError for spiking networks."""
+        reject_spiking(manifest)
         return cls(
             input_size=manifest.input.size,
             input_bits=manifest.input.bits,
             label_bits=max(1, (manifest.n_classes - 1).bit_length()),
-            score_bits=manifest.layers[-1].acc_bits,
+            score_bits=manifest.score_bits,
             n_classes=manifest.n_classes,
+            score_signed=manifest.scores_signed,
         )
 
     @property
@@ -61,13 +75,9 @@ def decode_response(frame: bytes, widths: ProtocolWidths) -> tuple[int, list[int
     if len(frame) != 1 + widths.response_bytes or frame[0] != RESPONSE_SYNC:
         raise TangentcoreError(f"malformed response from the board: {frame.hex()} "
                                f"(expected 0x{RESPONSE_SYNC:02x} and {widths.response_bytes} bytes)")
-    value = int.from_bytes(frame[1:], "little")
-    label = value & ((1 << widths.label_bits) - 1)
-    scores = []
-    for index in range(widths.n_classes):
-        field = (value >> (widths.label_bits + index * widths.score_bits)) & ((1 << widths.score_bits) - 1)
-        scores.append(field - (1 << widths.score_bits) if field >> (widths.score_bits - 1) else field)
-    return label, scores
+    port = {"label_bits": widths.label_bits, "score_bits": widths.score_bits, "n_classes": widths.n_classes,
+            "score_signed": widths.score_signed}
+    return decode_output(int.from_bytes(frame[1:], "little"), port)
 
 
 class InferenceClient:

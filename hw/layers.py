@@ -48,7 +48,7 @@ BRAM_MIN_BITS = 4096
 
 @dataclass(frozen=True)
 class Folding:
-    """How a layer is folded: ``pe`` neurons in parallel, ``simd`` inputs per cycle."""
+    """A layer's folding: ``pe`` neurons in parallel, ``simd`` inputs per cycle."""
 
     pe: int
     simd: int

@@ -277,10 +277,12 @@ def _add_build(subparsers) -> None:
 def _cmd_build(args) -> int:
     from tangentcore.config import parse_fold
     from tangentcore.hw.build import build_board
+    from tangentcore.hw.host import reject_spiking
     from tangentcore.hw.network import SignNetwork, resolve_foldings
     from tangentcore.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
+    reject_spiking(manifest)
     network = SignNetwork(manifest, resolve_foldings(manifest, parse_fold(args.fold)))
     result = build_board(network, design=manifest.name, board=args.board, out_root=args.out, seed=args.seed,
                          baud=args.baud, cycles_per_inference=network.initiation_interval_cycles)

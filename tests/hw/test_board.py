@@ -101,7 +101,7 @@ def test_divisor_rejects_inexact_baud():
 
 
 def _fake_board(master_fd, manifest, count, answer_wrong_at=None):
-    """Answer ``count`` requests on the master side of a pseudo-terminal with the reference."""
+    """Reply to ``count`` requests on the master side of a pseudo-terminal with the reference's outputs."""
     widths = ProtocolWidths.from_manifest(manifest)
     for index in range(count):
         data = b""
@@ -159,5 +159,22 @@ def test_infer_command_reports_mismatch(pseudo_terminal, tmp_path):
                              str(tmp_path / "inputs.csv"), "--port", port, "--check"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr
-    assert "1: class" in result.stdout and "MISMATCH" in result.stdout.splitlines()[1]
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("1: class")
+    assert "MISMATCH" in lines[1]
     assert "3 vectors, 1 differ from the reference" in result.stdout
+
+
+def test_spiking_manifest_rejected_for_board():
+    manifest = random_manifest(np.random.default_rng(4), [6, 4, 3], kind="lif", time_steps=4,
+                               output="spike_count")
+    with pytest.raises(TangentcoreError, match="spiking network with 4 input vectors per sample"):
+        ProtocolWidths.from_manifest(manifest)
+
+
+def test_response_decodes_unsigned_spike_counts():
+    widths = ProtocolWidths(input_size=5, input_bits=1, label_bits=2, score_bits=4, n_classes=2, score_signed=False)
+    value = 1 | (0b1111 << 2) | (0b0011 << 6)
+    label, scores = decode_response(bytes([0x5A]) + value.to_bytes(widths.response_bytes, "little"), widths)
+    assert label == 1
+    assert scores == [15, 3]
