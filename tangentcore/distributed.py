@@ -37,9 +37,14 @@ def default_cache_dir() -> Path:
     return (Path(configured) if configured else Path.home() / ".cache" / "tangentcore") / "tasks"
 
 
+# Modules that only present results; changing them must not invalidate the cache.
+_PRESENTATION = {"cli.py", "__main__.py", "sizing_report.py"}
+
+
 @cache
 def code_fingerprint() -> str:
-    """Return a hash of every Python source file of the tangentcore package, so new code misses the cache."""
+    """Return a hash of the Python sources of the tangentcore package that compute results, so that
+    changed code misses the cache."""
     import tangentcore.hw
     import tangentcore.sim
     import tangentcore.sw
@@ -47,7 +52,7 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for package in (tangentcore, tangentcore.sw, tangentcore.hw, tangentcore.sim):
         folder = Path(package.__file__).parent
-        for path in sorted(folder.glob("*.py")):
+        for path in sorted(p for p in folder.glob("*.py") if p.name not in _PRESENTATION):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
