@@ -65,3 +65,18 @@ def test_lif_configs_are_refused(tmp_path):
     result = _size(EXAMPLES / "digits_lif.toml", "--target-accuracy", "95", "--board", "icebreaker", cwd=tmp_path)
     assert result.returncode == 2
     assert "sign_mlp" in result.stderr
+
+
+@pytest.mark.slow
+def test_digits_pick_meets_95_percent_on_icebreaker(tmp_path):
+    # The done-when: the pick, trained, built and co-simulated, meets the target, fits, matches the
+    # reference on every output, and its predicted accuracy lies within 5 points of the measured one.
+    result = _size("--target-accuracy", "95", "--board", "icebreaker", "--verify", "--out", "sized", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "sized" / "report.json").read_text())
+    (pick,) = [design for design in report["verified"] if design["id"] == report["pick"]]
+    measured = pick["measured"]
+    assert measured["accuracy"] >= 0.95
+    assert all(run["mismatches"] == 0 for run in measured["cosim"].values())
+    assert measured["build"]["ok"]
+    assert abs(pick["predicted"]["accuracy"] - measured["accuracy"]) <= 0.05
