@@ -143,10 +143,12 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
     output to ``build.log`` there. A finished build replaces
     ``<out_root>/<design>/<board>/`` whole, and a failed one is left in
     ``<board>.failed/`` for its logs. Raises TangentcoreError when a tool is
-    missing, the design does not fit (saying by how much), or it misses the
-    board clock (saying by how much).
+    missing, the baud rate does not suit the board clock, a spiking network
+    cannot take its input at that baud rate, the design does not fit (saying
+    by how much), or it misses the board clock (saying by how much).
     """
-    from tangentcore.hw.board import BoardTop
+    from tangentcore.hw.board import BoardTop, check_step_rate
+    from tangentcore.hw.uart import uart_divisor
 
     spec = _board(board)
     missing = toolchain_missing(board)
@@ -154,6 +156,8 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
         raise TangentcoreError(missing)
     platform = _platform(spec)
     clock_hz = platform.default_clk_frequency
+    # Check the baud rate and the spiking input rate before any tool runs; BoardTop repeats both checks.
+    check_step_rate(network, uart_divisor(clock_hz, baud))
     design_folder = Path(out_root) / design
     folder = design_folder / board
     staging = design_folder / f".{board}.partial"
