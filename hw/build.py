@@ -108,8 +108,11 @@ def _flip_flops(yosys_log: str) -> int | None:
     sections = yosys_log.split("Printing statistics.")
     if len(sections) < 2:
         return None
+    # A design with submodules lists each module's local count and then the design's total after
+    # "=== design hierarchy ==="; only that total counts, or every cell would be counted twice.
+    statistics = sections[-1].split("=== design hierarchy ===")[-1]
     counts = re.findall(r"^\s+(?:(\d+)\s+(?:SB_DFF\w*|TRELLIS_FF)|(?:SB_DFF\w*|TRELLIS_FF)\s+(\d+))\s*$",
-                        sections[-1], flags=re.MULTILINE)
+                        statistics, flags=re.MULTILINE)
     return sum(int(a or b) for a, b in counts)
 
 

@@ -267,7 +267,9 @@ def _add_build(subparsers) -> None:
     parser = subparsers.add_parser("build", help="build a bitstream for a board with Yosys and nextpnr (YoWASP)")
     parser.add_argument("manifest", help="manifest folder or its manifest.json")
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
-    parser.add_argument("--fold", default="auto", help="'auto' or 'PE,SIMD', as for generate")
+    parser.add_argument("--fold", default="auto",
+                        help="'auto', 'PE,SIMD' for every layer or one 'PE,SIMD' per layer joined by ':', as for "
+                             "generate")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     parser.add_argument("--out", type=Path, default=Path("bitstreams"),
@@ -275,13 +277,12 @@ def _add_build(subparsers) -> None:
 
 
 def _cmd_build(args) -> int:
-    from tangentcore.config import parse_fold
     from tangentcore.hw.build import build_board
-    from tangentcore.hw.network import Network, resolve_foldings
+    from tangentcore.hw.network import Network, parse_fold_spec, resolve_foldings
     from tangentcore.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
-    network = Network.from_manifest(manifest, resolve_foldings(manifest, parse_fold(args.fold)))
+    network = Network.from_manifest(manifest, resolve_foldings(manifest, parse_fold_spec(args.fold)))
     result = build_board(network, design=manifest.name, board=args.board, out_root=args.out, seed=args.seed,
                          baud=args.baud, cycles_per_inference=network.initiation_interval_cycles)
     summary = result.summary

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.hw.build import build_board, toolchain_missing
+from tangentcore.hw.build import _flip_flops, build_board, toolchain_missing
 from tangentcore.hw.layers import Folding
 from tangentcore.hw.network import SignNetwork
 from tangentcore.manifest import random_manifest
@@ -60,3 +60,36 @@ def test_same_inputs_same_bitstream(icebreaker_build, tmp_path):
 def test_unknown_board_rejected():
     with pytest.raises(TangentcoreError, match="board must be one of icebreaker, ulx3s, not 'nexys'"):
         toolchain_missing("nexys")
+
+
+# Yosys 0.70's statistics of an iCE40 design whose cells count as submodules: each module's local
+# count, then the design's total.
+YOSYS_STATISTICS = """
+2.50. Printing statistics.
+
+=== top ===
+
+        +----------Local Count, excluding submodules.
+        |
+       39 cells
+       23   SB_RAM40_4K
+      228   SB_DFF
+      250   SB_DFFE
+     3365   SB_LUT4
+
+=== design hierarchy ===
+
+        +----------Count including submodules.
+        |
+       39 cells
+       23   SB_RAM40_4K
+      228   SB_DFF
+      250   SB_DFFE
+     3365   SB_LUT4
+
+2.51. Executing CHECK pass (checking for obvious problems).
+"""
+
+
+def test_flip_flops_counted_once():
+    assert _flip_flops(YOSYS_STATISTICS) == 478
