@@ -242,7 +242,7 @@ def test_infer_command_rejects_wrong_lif_shape(tmp_path):
 def test_uart_top_rejects_slow_lif_fold():
     manifest = random_manifest(np.random.default_rng(10), [16, 8, 3], kind="lif", time_steps=4, name="slow")
     network = Network.from_manifest(manifest, resolve_foldings(manifest, (1, 1)))
-    # Layer 0 takes 8·16 + 3 = 131 cycles per step; a 2-byte frame takes 2·10·5 = 100 cycles.
+    # Layer 0 takes 8·16 + 3 = 131 cycles per step, but a 2-byte frame takes 2·10·5 = 100 cycles.
     with pytest.raises(TangentcoreError, match="slowest layer of slow takes 131 cycles per time step, but a "
                                                "request frame arrives every 100 cycles"):
         InferenceTop(network, divisor=DIVISOR)
@@ -256,3 +256,66 @@ def test_response_decodes_unsigned_spike_counts():
     label, scores = decode_response(bytes([0x5A]) + value.to_bytes(widths.response_bytes, "little"), widths)
     assert label == 1
     assert scores == [15, 3]
+
+
+def _serve_simulated_top(top, master_fd, client):
+    """Simulate ``top`` with its UART on the master side of a pseudo-terminal until ``client`` exits."""
+    os.set_blocking(master_fd, False)
+
+    async def host_to_board(ctx):
+        while client.poll() is None:
+            try:
+                data = os.read(master_fd, 4096)
+            except BlockingIOError:
+                data = b""
+            if not data:
+                await ctx.tick().repeat(20)
+            for byte in data:
+                for bit in [0, *[(byte >> k) & 1 for k in range(8)], 1]:
+                    ctx.set(top.rx, bit)
+                    await ctx.tick().repeat(DIVISOR)
+
+    async def board_to_host(ctx):
+        while client.poll() is None:
+            await ctx.tick()
+            if ctx.get(top.tx):
+                continue
+            # Start bit seen: sample the eight data bits in their middles.
+            await ctx.tick().repeat(DIVISOR // 2)
+            byte = 0
+            for k in range(8):
+                await ctx.tick().repeat(DIVISOR)
+                byte |= ctx.get(top.tx) << k
+            await ctx.tick().repeat(DIVISOR)
+            os.write(master_fd, bytes([byte]))
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host_to_board)
+    sim.add_testbench(board_to_host)
+    sim.run()
+
+
+@pytest.mark.parametrize(
+    # network kind behind the simulated UART top: sign layers on 3-bit inputs, or LIF over 5 time steps
+    "kind", ["dense", "lif"],
+)
+def test_infer_command_against_simulated_top(kind, pseudo_terminal, tmp_path):
+    master, port = pseudo_terminal
+    rng = np.random.default_rng(12)
+    if kind == "dense":
+        manifest = random_manifest(rng, [10, 6, 4], encoding="uint", bits=3)
+        inputs = rng.integers(0, 8, size=(3, 10))
+    else:
+        manifest = random_manifest(rng, [10, 6, 4], kind="lif", time_steps=5)
+        inputs = rng.integers(0, 2, size=(3, 5, 10))
+    save_manifest(manifest, tmp_path / "m")
+    np.save(tmp_path / "inputs.npy", inputs)
+    top = InferenceTop(Network.from_manifest(manifest, resolve_foldings(manifest, None)), divisor=DIVISOR)
+    client = subprocess.Popen([sys.executable, "-m", "tangentcore", "infer", str(tmp_path / "m"),
+                               str(tmp_path / "inputs.npy"), "--port", port, "--check"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _serve_simulated_top(top, master, client)
+    stdout, stderr = client.communicate(timeout=60)
+    assert client.returncode == 0, stderr
+    assert "3 samples, 0 differ from the reference" in stdout
