@@ -202,6 +202,8 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
         "utilization": utilization,
         "fmax": fmax,
         "timing_met": worst is None or worst >= clock_hz / 1e6,
+        # The slowest clock domain's Fmax over the board clock, minus one, in percent.
+        "fmax_margin_percent": None if worst is None else round(100 * (worst / (clock_hz / 1e6) - 1), 1),
         "cycles_per_inference": cycles_per_inference,
         "inferences_per_second": clock_hz / cycles_per_inference,
         "uart_baud": baud,

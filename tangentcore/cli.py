@@ -291,6 +291,9 @@ def _cmd_build(args) -> int:
     print(f"{manifest.name} on {args.board} ({summary['device']}): {used}")
     for clock, fmax in summary["fmax"].items():
         print(f"  {clock}: Fmax {fmax['achieved_mhz']:.2f} MHz (constraint {fmax['constraint_mhz']:.2f} MHz)")
+    if summary["fmax_margin_percent"] is not None:
+        print(f"  timing margin {summary['fmax_margin_percent']:.1f} % over the {summary['board_clock_mhz']:.1f} MHz "
+              "board clock")
     print(f"  {summary['inferences_per_second']:,.0f} inferences/s at {summary['board_clock_mhz']:.1f} MHz "
           f"({summary['cycles_per_inference']} cycles each)")
     print(f"  bitstream: {result.bitstream}")

@@ -36,6 +36,7 @@ def test_small_build_fits_and_meets_timing(icebreaker_build):
     assert summary["timing_met"]
     (clock,) = summary["fmax"].values()
     assert clock["achieved_mhz"] >= clock["constraint_mhz"] == 12.0
+    assert summary["fmax_margin_percent"] == pytest.approx(100 * (clock["achieved_mhz"] / 12.0 - 1), abs=0.05)
 
 
 def test_summary_written_beside_bitstream(icebreaker_build):
