@@ -4,11 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 from tangentcore.errors import TangentcoreError
 from tangentcore.hw.build import _flip_flops, build_board, toolchain_missing
 from tangentcore.hw.layers import Folding
-from tangentcore.hw.network import SignNetwork
+from tangentcore.hw.network import Network, SignNetwork, resolve_foldings
 from tangentcore.manifest import random_manifest
 
 
@@ -56,6 +57,20 @@ def test_same_inputs_same_bitstream(icebreaker_build, tmp_path):
                          cycles_per_inference=network.initiation_interval_cycles)
     assert second.summary["bitstream_sha256"] == first.summary["bitstream_sha256"]
     assert second.bitstream.read_bytes() == first.bitstream.read_bytes()
+
+
+def test_slow_lif_rejected_before_tools(tmp_path):
+    missing = toolchain_missing("icebreaker")
+    if missing:
+        pytest.skip(missing)
+    manifest = random_manifest(np.random.default_rng(1), [16, 8, 3], kind="lif", time_steps=4, name="slow")
+    network = Network.from_manifest(manifest, resolve_foldings(manifest, (1, 1)))
+    # At 3 Mbaud on the 12 MHz clock a 2-byte frame takes 80 cycles; layer 0 needs 8·16 + 3 = 131 per step.
+    with pytest.raises(TangentcoreError, match="slowest layer of slow takes 131 cycles per time step"):
+        build_board(network, design="slow", board="icebreaker", out_root=tmp_path, baud=3_000_000,
+                    cycles_per_inference=network.initiation_interval_cycles)
+    assert not (tmp_path / "slow").exists()
+    Fragment.get(network, None)  # elaborated here only so that Amaranth does not warn it was never used
 
 
 def test_unknown_board_rejected():
