@@ -23,7 +23,7 @@ derives them from the manifest.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Elaboratable, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from tangentcore.errors import TangentcoreError
@@ -173,6 +173,9 @@ class BoardTop(Elaboratable):
         m = Module()
         divisor = uart_divisor(platform.default_clk_frequency, self.baud)
         m.submodules.top = top = InferenceTop(self.network, divisor=divisor)
-        uart = platform.request("uart", 0)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        # Raw ports with explicit I/O buffers, because Amaranth 0.5 deprecates platform.request without dir="-".
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
+        m.d.comb += [top.rx.eq(rx_buffer.i), tx_buffer.o.eq(top.tx)]
         return m
