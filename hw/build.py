@@ -108,8 +108,11 @@ def _flip_flops(yosys_log: str) -> int | None:
     sections = yosys_log.split("Printing statistics.")
     if len(sections) < 2:
         return None
+    # A design with submodules lists each module's local count and then the design's total after
+    # "=== design hierarchy ==="; only that total counts, or every cell would be counted twice.
+    statistics = sections[-1].split("=== design hierarchy ===")[-1]
     counts = re.findall(r"^\s+(?:(\d+)\s+(?:SB_DFF\w*|TRELLIS_FF)|(?:SB_DFF\w*|TRELLIS_FF)\s+(\d+))\s*$",
-                        sections[-1], flags=re.MULTILINE)
+                        statistics, flags=re.MULTILINE)
     return sum(int(a or b) for a, b in counts)
 
 
@@ -143,10 +146,12 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
     output to ``build.log`` there. A finished build replaces
     ``<out_root>/<design>/<board>/`` whole, and a failed one is left in
     ``<board>.failed/`` for its logs. Raises TangentcoreError when a tool is
-    missing, the design does not fit (saying by how much), or it misses the
-    board clock (saying by how much).
+    missing, the baud rate does not suit the board clock, a spiking network
+    cannot take its input at that baud rate, the design does not fit (saying
+    by how much), or it misses the board clock (saying by how much).
     """
-    from tangentcore.hw.board import BoardTop
+    from tangentcore.hw.board import BoardTop, check_step_rate
+    from tangentcore.hw.uart import uart_divisor
 
     spec = _board(board)
     missing = toolchain_missing(board)
@@ -154,6 +159,8 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
         raise TangentcoreError(missing)
     platform = _platform(spec)
     clock_hz = platform.default_clk_frequency
+    # Check the baud rate and the spiking input rate before any tool runs; BoardTop repeats both checks.
+    check_step_rate(network, uart_divisor(clock_hz, baud))
     design_folder = Path(out_root) / design
     folder = design_folder / board
     staging = design_folder / f".{board}.partial"
@@ -195,6 +202,8 @@ def build_board(network, *, design: str, board: str, out_root: str | Path = "bit
         "utilization": utilization,
         "fmax": fmax,
         "timing_met": worst is None or worst >= clock_hz / 1e6,
+        # The slowest clock domain's Fmax over the board clock, minus one, in percent.
+        "fmax_margin_percent": None if worst is None else round(100 * (worst / (clock_hz / 1e6) - 1), 1),
         "cycles_per_inference": cycles_per_inference,
         "inferences_per_second": clock_hz / cycles_per_inference,
         "uart_baud": baud,

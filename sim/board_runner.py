@@ -13,10 +13,10 @@ from amaranth.back import verilog
 from tangentcore.errors import TangentcoreError
 from tangentcore.fileio import output_redirected_to, patched_environment, write_atomic
 from tangentcore.hw.board import InferenceTop
-from tangentcore.hw.network import SignNetwork
+from tangentcore.hw.network import Network
 from tangentcore.manifest import Manifest
 from tangentcore.sim.runner import _build_args, _simulator_environment, simulator_missing
-from tangentcore.sw import reference
+from tangentcore.sim.vectors import as_time_major, expected_outputs
 
 __all__ = ["UARTCosimResult", "run_uart_cosim", "UART_TOP_NAME"]
 
@@ -38,7 +38,11 @@ class UARTCosimResult:
 def run_uart_cosim(manifest: Manifest, foldings, inputs: np.ndarray, simulator: str, build_dir: str | Path,
                    *, divisor: int = 8) -> UARTCosimResult:
     """Generate the UART top with ``divisor`` clock cycles per bit, send ``inputs`` over its UART and
-    compare every response with the reference."""
+    compare every response with the reference.
+
+    ``inputs`` are (n, n_in) vectors for dense networks and (n, T, n_in)
+    spike trains for spiking ones, one request each.
+    """
     missing = simulator_missing(simulator)
     if missing:
         raise TangentcoreError(missing)
@@ -46,15 +50,15 @@ def run_uart_cosim(manifest: Manifest, foldings, inputs: np.ndarray, simulator: 
 
     work = Path(build_dir).resolve() / f"uart-{simulator}"
     work.mkdir(parents=True, exist_ok=True)
-    network = SignNetwork(manifest, foldings)
+    inputs = as_time_major(manifest, inputs)
+    network = Network.from_manifest(manifest, foldings)
     description = {**network.describe(), "uart_divisor": divisor}
     top = InferenceTop(network, divisor=divisor)
     verilog_path = write_atomic(work / f"{UART_TOP_NAME}.v", verilog.convert(top, name=UART_TOP_NAME, emit_src=False))
     core_path = write_atomic(work / "core.json", json.dumps(description, indent=2))
-    expected = reference.forward(manifest, inputs)
+    expected = expected_outputs(manifest, inputs)
     vectors_path = work / "vectors.npz"
-    np.savez(vectors_path, inputs=np.asarray(inputs, dtype=np.int64), scores=expected["scores"],
-             predictions=expected["predictions"])
+    np.savez(vectors_path, inputs=inputs, scores=expected.scores, predictions=expected.labels)
     results_path = work / "results.json"
     results_path.unlink(missing_ok=True)
     log_path = work / "sim.log"

@@ -1,11 +1,12 @@
 """cocotb testbench of the UART inference top (``tangentcore.hw.board.InferenceTop``).
 
 It plays the host of the byte protocol documented in ``tangentcore.hw.board``:
-it sends each vector as a request on ``rx``, decodes the response on ``tx``
-and compares the label and every score with the reference. Files come
-through the environment as for ``tb_network``: ``TANGENTCORE_VECTORS``,
-``TANGENTCORE_CORE`` (``core.json`` plus ``uart_divisor``) and
-``TANGENTCORE_RESULTS``.
+it sends each sample (``T`` input vectors, one frame each, back to back) as
+a request on ``rx``, decodes the response on ``tx`` and compares the label
+and every score with the reference. Inputs are time-major, (n, T, n_in).
+Files come through the environment as for ``tb_network``:
+``TANGENTCORE_VECTORS``, ``TANGENTCORE_CORE`` (``core.json`` plus
+``uart_divisor``) and ``TANGENTCORE_RESULTS``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ async def uart_top_matches_reference(dut):
         core = json.load(handle)
     divisor = core["uart_divisor"]
     port_in, port_out = core["ports"]["i"], core["ports"]["o"]
-    request_bytes = frame_bytes(port_in["payload_bits"])
+    vector_bytes = frame_bytes(port_in["payload_bits"])
     response_bytes = frame_bytes(port_out["payload_bits"])
 
     Clock(dut.clk, 10, unit="ns").start()
@@ -59,10 +60,11 @@ async def uart_top_matches_reference(dut):
     await ClockCycles(dut.clk, 2)
 
     mismatches = []
-    for sample, row in enumerate(vectors["inputs"]):
-        payload = pack_rows(row[None, :], port_in["input_bits"])[0]
+    for sample, steps in enumerate(vectors["inputs"]):
         # A stray byte before the sync byte must be ignored.
-        frame = [0x00, REQUEST_SYNC, *[(payload >> (8 * k)) & 0xFF for k in range(request_bytes)]]
+        frame = [0x00, REQUEST_SYNC]
+        for payload in pack_rows(steps, port_in["input_bits"]):
+            frame += [(payload >> (8 * k)) & 0xFF for k in range(vector_bytes)]
         sender = cocotb.start_soon(_send_frame(dut, frame, divisor))
         response = [await _receive_byte(dut, divisor) for _ in range(1 + response_bytes)]
         await sender

@@ -267,7 +267,9 @@ def _add_build(subparsers) -> None:
     parser = subparsers.add_parser("build", help="build a bitstream for a board with Yosys and nextpnr (YoWASP)")
     parser.add_argument("manifest", help="manifest folder or its manifest.json")
     parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
-    parser.add_argument("--fold", default="auto", help="'auto' or 'PE,SIMD', as for generate")
+    parser.add_argument("--fold", default="auto",
+                        help="'auto', 'PE,SIMD' for every layer or one 'PE,SIMD' per layer joined by ':', as for "
+                             "generate")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     parser.add_argument("--out", type=Path, default=Path("bitstreams"),
@@ -275,15 +277,12 @@ def _add_build(subparsers) -> None:
 
 
 def _cmd_build(args) -> int:
-    from tangentcore.config import parse_fold
     from tangentcore.hw.build import build_board
-    from tangentcore.hw.host import reject_spiking
-    from tangentcore.hw.network import SignNetwork, resolve_foldings
+    from tangentcore.hw.network import Network, parse_fold_spec, resolve_foldings
     from tangentcore.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
-    reject_spiking(manifest)
-    network = SignNetwork(manifest, resolve_foldings(manifest, parse_fold(args.fold)))
+    network = Network.from_manifest(manifest, resolve_foldings(manifest, parse_fold_spec(args.fold)))
     result = build_board(network, design=manifest.name, board=args.board, out_root=args.out, seed=args.seed,
                          baud=args.baud, cycles_per_inference=network.initiation_interval_cycles)
     summary = result.summary
@@ -292,6 +291,9 @@ def _cmd_build(args) -> int:
     print(f"{manifest.name} on {args.board} ({summary['device']}): {used}")
     for clock, fmax in summary["fmax"].items():
         print(f"  {clock}: Fmax {fmax['achieved_mhz']:.2f} MHz (constraint {fmax['constraint_mhz']:.2f} MHz)")
+    if summary["fmax_margin_percent"] is not None:
+        print(f"  timing margin {summary['fmax_margin_percent']:.1f} % over the {summary['board_clock_mhz']:.1f} MHz "
+              "board clock")
     print(f"  {summary['inferences_per_second']:,.0f} inferences/s at {summary['board_clock_mhz']:.1f} MHz "
           f"({summary['cycles_per_inference']} cycles each)")
     print(f"  bitstream: {result.bitstream}")
@@ -299,10 +301,13 @@ def _cmd_build(args) -> int:
 
 
 def _add_infer(subparsers) -> None:
-    parser = subparsers.add_parser("infer", help="classify input vectors on a board over its serial port")
+    parser = subparsers.add_parser("infer", help="classify samples on a board over its serial port")
     parser.add_argument("manifest", help="manifest folder or its manifest.json (the one the bitstream was built from)")
     parser.add_argument("inputs", type=Path,
-                        help="encoded inputs: .npy, .npz (array 'inputs') or CSV, one vector per row")
+                        help="encoded samples: .npy, .npz (array 'inputs') or CSV. A dense network takes one "
+                             "input vector per row, shape (n, n_in); a spiking network takes spike trains of "
+                             "shape (n, T, n_in), or (n, T*n_in) with a sample's time steps back to back in "
+                             "one row, as in CSV")
     parser.add_argument("--port", required=True, help="serial device, such as /dev/ttyUSB1")
     parser.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     parser.add_argument("--check", action="store_true", help="also compare every response with the reference")
@@ -326,21 +331,38 @@ def _load_inputs(path: Path):
         raise TangentcoreError(f"cannot read inputs from {path}: {error}") from None
 
 
+def _infer_samples(inputs, manifest, path: Path):
+    """Return ``inputs`` as one sample per row: (n, n_in) for dense, (n, T, n_in) for spiking networks."""
+    steps, size = manifest.time_steps, manifest.input.size
+    if inputs.dtype.kind not in "iub":
+        raise TangentcoreError(f"inputs in {path} must be integers (encoded inputs), not {inputs.dtype}")
+    if not manifest.is_spiking:
+        if inputs.ndim != 2 or inputs.shape[1] != size:
+            raise TangentcoreError(f"inputs in {path} must have shape (n, {size}), not {inputs.shape}")
+        return inputs
+    if inputs.ndim == 2 and inputs.shape[1] == steps * size:
+        inputs = inputs.reshape(len(inputs), steps, size)
+    if inputs.ndim != 3 or inputs.shape[1:] != (steps, size):
+        raise TangentcoreError(
+            f"inputs in {path} must have shape (n, {steps}, {size}) for the spiking network {manifest.name} "
+            f"({steps} time steps of {size} spikes), or (n, {steps * size}) with a sample's steps back to back "
+            f"in one row; not {inputs.shape}")
+    return inputs
+
+
 def _cmd_infer(args) -> int:
     from tangentcore.hw.host import InferenceClient
     from tangentcore.manifest import load_manifest
     from tangentcore.sw import reference
 
     manifest = load_manifest(args.manifest)
-    inputs = _load_inputs(args.inputs)
-    if inputs.ndim != 2 or inputs.shape[1] != manifest.input.size:
-        raise TangentcoreError(f"inputs must have shape (n, {manifest.input.size}), not {inputs.shape}")
-    expected = reference.forward(manifest, inputs) if args.check else None
+    samples = _infer_samples(_load_inputs(args.inputs), manifest, args.inputs)
+    expected = reference.forward(manifest, samples) if args.check else None
     client = InferenceClient(args.port, manifest, baud=args.baud)
     mismatches = 0
     try:
-        for index, vector in enumerate(inputs):
-            label, scores = client.infer(vector)
+        for index, sample in enumerate(samples):
+            label, scores = client.infer(sample)
             line = f"{index}: class {label}, scores {' '.join(map(str, scores))}"
             if expected is not None:
                 same = label == expected["predictions"][index] and scores == expected["scores"][index].tolist()
@@ -350,7 +372,7 @@ def _cmd_infer(args) -> int:
     finally:
         client.close()
     if expected is not None:
-        print(f"{len(inputs)} vectors, {mismatches} differ from the reference")
+        print(f"{len(samples)} samples, {mismatches} differ from the reference")
     return 1 if mismatches else 0
 
 

@@ -4,11 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.hw.build import build_board, toolchain_missing
+from tangentcore.hw.build import _flip_flops, build_board, toolchain_missing
 from tangentcore.hw.layers import Folding
-from tangentcore.hw.network import SignNetwork
+from tangentcore.hw.network import Network, SignNetwork, resolve_foldings
 from tangentcore.manifest import random_manifest
 
 
@@ -36,6 +37,7 @@ def test_small_build_fits_and_meets_timing(icebreaker_build):
     assert summary["timing_met"]
     (clock,) = summary["fmax"].values()
     assert clock["achieved_mhz"] >= clock["constraint_mhz"] == 12.0
+    assert summary["fmax_margin_percent"] == pytest.approx(100 * (clock["achieved_mhz"] / 12.0 - 1), abs=0.05)
 
 
 def test_summary_written_beside_bitstream(icebreaker_build):
@@ -57,6 +59,53 @@ def test_same_inputs_same_bitstream(icebreaker_build, tmp_path):
     assert second.bitstream.read_bytes() == first.bitstream.read_bytes()
 
 
+def test_slow_lif_rejected_before_tools(tmp_path):
+    missing = toolchain_missing("icebreaker")
+    if missing:
+        pytest.skip(missing)
+    manifest = random_manifest(np.random.default_rng(1), [16, 8, 3], kind="lif", time_steps=4, name="slow")
+    network = Network.from_manifest(manifest, resolve_foldings(manifest, (1, 1)))
+    # At 3 Mbaud on the 12 MHz clock a 2-byte frame takes 80 cycles; layer 0 needs 8·16 + 3 = 131 per step.
+    with pytest.raises(TangentcoreError, match="slowest layer of slow takes 131 cycles per time step"):
+        build_board(network, design="slow", board="icebreaker", out_root=tmp_path, baud=3_000_000,
+                    cycles_per_inference=network.initiation_interval_cycles)
+    assert not (tmp_path / "slow").exists()
+    Fragment.get(network, None)  # elaborated here only so that Amaranth does not warn it was never used
+
+
 def test_unknown_board_rejected():
     with pytest.raises(TangentcoreError, match="board must be one of icebreaker, ulx3s, not 'nexys'"):
         toolchain_missing("nexys")
+
+
+# Yosys 0.70's statistics of an iCE40 design whose cells count as submodules: each module's local
+# count, then the design's total.
+YOSYS_STATISTICS = """
+2.50. Printing statistics.
+
+=== top ===
+
+        +----------Local Count, excluding submodules.
+        |
+       39 cells
+       23   SB_RAM40_4K
+      228   SB_DFF
+      250   SB_DFFE
+     3365   SB_LUT4
+
+=== design hierarchy ===
+
+        +----------Count including submodules.
+        |
+       39 cells
+       23   SB_RAM40_4K
+      228   SB_DFF
+      250   SB_DFFE
+     3365   SB_LUT4
+
+2.51. Executing CHECK pass (checking for obvious problems).
+"""
+
+
+def test_flip_flops_counted_once():
+    assert _flip_flops(YOSYS_STATISTICS) == 478
