@@ -8,12 +8,11 @@ Sizing prices a candidate network without building it::
 
 A design's logic cells and flip-flops are a constant (the UART top and its
 control) plus a sum over layers of per-layer features that follow the
-datapath of :class:`tangentcore.hw.layers.DenseLayer` (:func:`layer_features`),
-weighted by coefficients fitted with non-negative least squares. Block RAM
-is counted from the parameter memories' geometry and the FPGA's block
-shapes. The clock period is the largest per-layer delay, an affine function
-of the adder-tree depth, the product width, the accumulator width and the
-ROM depth.
+datapath of :class:`tangentcore.hw.layers.DenseLayer` (:func:`layer_features`).
+Non-negative least squares of the relative error fits their coefficients. Block RAM and DSP blocks are counted from the parameter
+memories' geometry and the multiplier lanes (:func:`memory_mapping`,
+:func:`dsp_blocks`). The clock period is the largest per-layer delay, an
+affine function of the layer's logic depths (:func:`layer_delay_features`).
 
 ``bench/resource_grid.py`` builds the calibration grid, and
 ``bench/fit_resources.py --write`` fits it and writes the coefficients to
@@ -403,7 +402,8 @@ def fit(board: str, family: str, device: dict[str, int], clock_mhz: float, recor
     for quantity, names in (("logic", LOGIC_FEATURES), ("ff", FF_FEATURES)):
         features = np.array([_network_features(record["layers"], family, names) for record in records])
         target = np.array([measured(record, quantity) for record in records])
-        coefficients, _ = nnls(features, target)
+        # Rows scaled by 1/measured, so the fit minimizes the relative error that fit_errors reports.
+        coefficients, _ = nnls(features / target[:, None], np.ones_like(target))
         fitted[quantity] = {name: float(value) for name, value in zip(names, coefficients)}
     delay = _fit_delay(records)
     return ResourceModel(board=board, family=family, device=dict(device), clock_mhz=float(clock_mhz),
