@@ -4,15 +4,16 @@ Sizing prices a candidate network without building it::
 
     model = load_model("icebreaker")
     estimate = model.estimate(manifest, foldings)
-    estimate.logic, estimate.ff, estimate.bram, estimate.fmax_mhz
+    estimate.logic, estimate.ff, estimate.bram, estimate.dsp, estimate.fmax_mhz
 
 A design's logic cells and flip-flops are a constant (the UART top and its
 control) plus a sum over layers of per-layer features that follow the
 datapath of :class:`tangentcore.hw.layers.DenseLayer` (:func:`layer_features`).
-Non-negative least squares of the relative error fits their coefficients. Block RAM and DSP blocks are counted from the parameter
-memories' geometry and the multiplier lanes (:func:`memory_mapping`,
-:func:`dsp_blocks`). The clock period is the largest per-layer delay, an
-affine function of the layer's logic depths (:func:`layer_delay_features`).
+Non-negative least squares of the relative error fits their coefficients.
+Block RAM and DSP blocks are counted from the parameter memories' geometry
+and the multiplier lanes (:func:`memory_mapping`, :func:`dsp_blocks`). The
+clock period is the largest per-layer delay, an affine function of the
+layer's logic depths (:func:`layer_delay_features`).
 
 ``bench/resource_grid.py`` builds the calibration grid, and
 ``bench/fit_resources.py --write`` fits it and writes the coefficients to
@@ -56,8 +57,8 @@ __all__ = [
 # Boards that have a fitted model in resource_models/.
 MODEL_BOARDS = ("icebreaker", "ulx3s")
 
-LOGIC_FEATURES = ("constant", "lane_multiplier_bits", "lane_term_bits", "constant_lane_term_bits", "accumulator_bits", "input_register_bits",
-                  "output_register_bits", "rom_lut4")
+LOGIC_FEATURES = ("constant", "lane_multiplier_bits", "lane_term_bits", "constant_lane_term_bits", "accumulator_bits",
+                  "input_register_bits", "output_register_bits", "rom_lut4")
 FF_FEATURES = ("constant", "accumulator_bits", "input_register_bits", "output_register_bits", "read_register_bits",
                "counter_bits")
 DELAY_FEATURES = ("constant", "tree_levels", "product_levels", "accumulator_bits", "rom_levels", "chunk_mux_levels",
@@ -74,6 +75,7 @@ BRAM_LIBRARY = {
 LOGIC_COST_PER_ROM_BIT = 1 / 16
 # memory_libmap's cost of each bit of the read multiplexer over blocks stacked in depth.
 MUX_COST_PER_BIT = 0.5
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -109,7 +111,7 @@ def layer_shapes(manifest: Manifest, foldings: list[Folding], weight_storage: st
         if layer.kind != "dense":
             raise TangentcoreError(
                 f"layer {index} ({layer.name}) is a {layer.kind} layer, but the resource model is calibrated "
-                f"on dense layers only; build LIF cores with 'tangentcore build' to measure them")
+                f"on dense layers only, because LIF cores have no board build to calibrate it on yet")
         check_folding(layer.in_features, layer.out_features, folding, where=f"layer {index} ({layer.name})")
         compute_cycles = fold_cycles(layer.in_features, layer.out_features, folding)
         neuron_param_bits = layer.acc_bits if layer.output == "bits" else 0
