@@ -37,8 +37,8 @@ FORMAT = 2
 
 # First-layer datapaths as (weight kind, weight bits, input bits), each with its own shapes
 # (n_in, n_out, PE, SIMD). Costlier products get fewer lanes, so that most points fit the UP5K's
-# 5,280 LCs; the shapes mix shallow memories (LUT ROM) with deep ones of 32 to 128 rows (block RAM
-# once they reach 4 kbit).
+# 5,280 LCs. The shapes mix shallow memories (LUT ROM) with deep ones of 32 to 128 rows, which
+# request block RAM once they reach 4 kbit.
 GRID = {
     ("binary", 1, 1): [(32, 16, 1, 16), (64, 32, 2, 32), (64, 32, 4, 32), (64, 32, 8, 32), (128, 64, 8, 16),
                        (64, 16, 1, 8), (128, 64, 4, 64)],
@@ -79,6 +79,26 @@ def point_key(point: dict) -> tuple:
                                           "output_pe", "output_simd"))
 
 
+def build_summary(network: Network, design: str, board: str, out_root: Path | None = None) -> dict:
+    """Build ``network`` and return its ``summary.json``, also when it misses the board clock.
+
+    A build that misses the clock still places and routes, and its
+    measurements are as valid for the model as any other. The build goes to
+    ``out_root/design/board`` or, without ``out_root``, to a scratch folder
+    that is deleted. Raises TangentcoreError when the design does not fit.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(out_root or scratch)
+        try:
+            return build_board(network, design=design, board=board, out_root=root,
+                               cycles_per_inference=network.initiation_interval_cycles).summary
+        except TangentcoreError:
+            summary_path = root / design / board / "summary.json"
+            if not summary_path.exists():
+                raise
+            return json.loads(summary_path.read_text())
+
+
 def build_point(point: dict, board: str) -> dict:
     """Build one grid point and return its record; raises TangentcoreError if it does not fit."""
     encoding = "binary" if point["input_bits"] == 1 else "uint"
@@ -89,17 +109,7 @@ def build_point(point: dict, board: str) -> dict:
                 Folding(pe=point["output_pe"], simd=point["output_simd"])]
     network = Network.from_manifest(manifest, foldings)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        try:
-            summary = build_board(network, design="grid", board=board, out_root=scratch,
-                                  cycles_per_inference=network.initiation_interval_cycles).summary
-        except TangentcoreError:
-            # A build that misses the board clock still places and routes, and its measurements are as
-            # valid for the model as any other; only a design that does not fit has none.
-            summary_path = Path(scratch) / "grid" / board / "summary.json"
-            if not summary_path.exists():
-                raise
-            summary = json.loads(summary_path.read_text())
+    summary = build_summary(network, "grid", board)
     return {
         **point,
         "layers": network.describe()["layers"],
@@ -114,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="icebreaker", choices=sorted(LATER), help="board to build for")
     parser.add_argument("--out", type=Path, required=True,
-                        help="JSON file of the records; points it already holds are skipped")
+                        help="JSON file of the records; points already in it are skipped")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -122,7 +132,7 @@ def main() -> None:
     if args.out.exists():
         document = json.loads(args.out.read_text())
         if document.get("board") != args.board or document.get("format") != FORMAT:
-            raise SystemExit(f"{args.out} holds a grid of board {document.get('board')!r}, format "
+            raise SystemExit(f"{args.out} contains a grid of board {document.get('board')!r}, format "
                              f"{document.get('format')!r}, not {args.board!r} format {FORMAT}; choose another --out file")
     done = {point_key(entry) for entry in document["records"] + document["rejected"]}
     points = [point for point in grid(args.board) if point_key(point) not in done]

@@ -4,16 +4,16 @@ Sizing prices a candidate network without building it::
 
     model = load_model("icebreaker")
     estimate = model.estimate(manifest, foldings)
-    estimate.logic, estimate.ff, estimate.bram, estimate.fmax_mhz
+    estimate.logic, estimate.ff, estimate.bram, estimate.dsp, estimate.fmax_mhz
 
 A design's logic cells and flip-flops are a constant (the UART top and its
 control) plus a sum over layers of per-layer features that follow the
-datapath of :class:`tangentcore.hw.layers.DenseLayer` (:func:`layer_features`),
-weighted by coefficients fitted with non-negative least squares. Block RAM
-is counted from the parameter memories' geometry and the FPGA's block
-shapes. The clock period is the largest per-layer delay, an affine function
-of the adder-tree depth, the product width, the accumulator width and the
-ROM depth.
+datapath of :class:`tangentcore.hw.layers.DenseLayer` (:func:`layer_features`).
+Non-negative least squares of the relative error fits their coefficients.
+Block RAM and DSP blocks are counted from the parameter memories' geometry
+and the multiplier lanes (:func:`memory_mapping`, :func:`dsp_blocks`). The
+clock period is the largest per-layer delay, an affine function of the
+layer's logic depths (:func:`layer_delay_features`).
 
 ``bench/resource_grid.py`` builds the calibration grid, and
 ``bench/fit_resources.py --write`` fits it and writes the coefficients to
@@ -34,7 +34,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.hw.layers import Folding, check_folding, choose_weight_storage, fold_cycles
+from tangentcore.hw.layers import WEIGHT_STORAGES, Folding, check_folding, choose_weight_storage, fold_cycles
 from tangentcore.manifest import Manifest
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "layer_features",
     "layer_delay_features",
     "memory_mapping",
+    "dsp_blocks",
     "fit",
     "fit_grid_file",
     "fit_errors",
@@ -56,15 +57,16 @@ __all__ = [
 # Boards that have a fitted model in resource_models/.
 MODEL_BOARDS = ("icebreaker", "ulx3s")
 
-LOGIC_FEATURES = ("constant", "lane_multiplier_bits", "lane_term_bits", "constant_lane_term_bits", "accumulator_bits", "input_register_bits",
-                  "output_register_bits", "rom_lut4")
+LOGIC_FEATURES = ("constant", "lane_multiplier_bits", "lane_term_bits", "constant_lane_term_bits", "accumulator_bits",
+                  "input_register_bits", "output_register_bits", "rom_lut4")
 FF_FEATURES = ("constant", "accumulator_bits", "input_register_bits", "output_register_bits", "read_register_bits",
                "counter_bits")
-DELAY_FEATURES = ("constant", "tree_levels", "product_levels", "accumulator_bits", "rom_levels")
+DELAY_FEATURES = ("constant", "tree_levels", "product_levels", "accumulator_bits", "rom_levels", "chunk_mux_levels",
+                  "argmax_levels")
 
 # Block RAMs as Yosys's memory_libmap pass prices them (YoWASP Yosys 0.70, share/ice40/brams.txt and
 # share/lattice/brams_16kd.txt): the cost of one block and its (depth, width) shapes. iCE40
-# SB_RAM40_4K is 4 kbit; the ECP5 DP16KD holds 16 kbit of data and reads 36 bits wide as PDPW16KD.
+# SB_RAM40_4K is 4 kbit; the ECP5 DP16KD stores 16 kbit of data and reads 36 bits wide as PDPW16KD.
 BRAM_LIBRARY = {
     "ice40": (64, ((256, 16), (512, 8), (1024, 4), (2048, 2))),
     "ecp5": (128, ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))),
@@ -74,13 +76,15 @@ LOGIC_COST_PER_ROM_BIT = 1 / 16
 # memory_libmap's cost of each bit of the read multiplexer over blocks stacked in depth.
 MUX_COST_PER_BIT = 0.5
 
+
 @dataclass(frozen=True)
 class Estimate:
     """Predicted resources of one design: the network core behind the UART top.
 
     ``logic`` is iCE40 logic cells or ECP5 LUTs, ``ff`` flip-flops, ``bram``
     block RAMs (iCE40 4 kbit EBR, ECP5 DP16KD), ``fmax_mhz`` the Fmax of the
-    slowest layer and ``critical_layer`` that layer's index.
+    slowest layer and ``critical_layer`` that layer's index. ``dsp`` counts
+    ECP5 MULT18X18D blocks, one per multiplier lane (see :func:`dsp_blocks`).
     """
 
     logic: float
@@ -88,6 +92,7 @@ class Estimate:
     bram: float
     fmax_mhz: float
     critical_layer: int
+    dsp: float = 0.0
 
 
 def layer_shapes(manifest: Manifest, foldings: list[Folding], weight_storage: str = "auto") -> list[dict]:
@@ -99,12 +104,14 @@ def layer_shapes(manifest: Manifest, foldings: list[Folding], weight_storage: st
     """
     if len(foldings) != len(manifest.layers):
         raise TangentcoreError(f"need one folding per layer ({len(manifest.layers)}), got {len(foldings)}")
+    if weight_storage not in WEIGHT_STORAGES:
+        raise TangentcoreError(f"weight_storage must be one of {', '.join(WEIGHT_STORAGES)}, not {weight_storage!r}")
     shapes = []
     for index, (layer, folding) in enumerate(zip(manifest.layers, foldings)):
         if layer.kind != "dense":
             raise TangentcoreError(
                 f"layer {index} ({layer.name}) is a {layer.kind} layer, but the resource model is calibrated "
-                f"on dense layers only; build LIF cores with 'tangentcore build' to measure them")
+                f"on dense layers only, because LIF cores have no board build to calibrate it on yet")
         check_folding(layer.in_features, layer.out_features, folding, where=f"layer {index} ({layer.name})")
         compute_cycles = fold_cycles(layer.in_features, layer.out_features, folding)
         neuron_param_bits = layer.acc_bits if layer.output == "bits" else 0
@@ -194,11 +201,19 @@ def layer_features(shape: dict, family: str) -> dict[str, float]:
 def layer_delay_features(shape: dict) -> dict[str, float]:
     """Return the critical-path features of one layer shape.
 
-    The path runs from the parameter row through one lane's product and the
-    SIMD adder tree into the accumulator: ``tree_levels`` log2(SIMD),
-    ``product_levels`` log2(input_bits·weight_bits), ``accumulator_bits``
-    and ``rom_levels`` log2(depth) of a LUT ROM's read multiplexer (0 for
-    block RAM, whose read port is registered, and for a constant row).
+    The path runs from the parameter row and the input chunk through one
+    lane's product and the SIMD adder tree into the accumulator, and in the
+    output layer on through the argmax:
+
+    - ``tree_levels``: log2(SIMD);
+    - ``product_levels``: log2(input_bits·weight_bits);
+    - ``accumulator_bits``: the carry chain of the accumulator and comparator;
+    - ``rom_levels``: log2(depth) of a LUT ROM's read multiplexer (0 for
+      block RAM, whose read port is registered, and for a constant row);
+    - ``chunk_mux_levels``: log2(n_in/SIMD) of the multiplexer that selects
+      the input chunk;
+    - ``argmax_levels``: PE for the output layer, whose running argmax
+      compares the PE scores one after another, else 0.
     """
     rom_levels = math.log2(shape["compute_cycles"]) if shape["weight_storage"] == "rom" else 0.0
     return {
@@ -207,6 +222,8 @@ def layer_delay_features(shape: dict) -> dict[str, float]:
         "product_levels": math.log2(shape["input_bits"] * shape["weight_bits"]),
         "accumulator_bits": float(shape["acc_bits"]),
         "rom_levels": rom_levels,
+        "chunk_mux_levels": math.log2(shape["n_in"] // shape["simd"]),
+        "argmax_levels": float(shape["pe"] if shape["output"] == "scores" else 0),
     }
 
 
@@ -241,6 +258,21 @@ def memory_mapping(shape: dict, family: str) -> tuple[str, int]:
     return "bram", best_blocks
 
 
+def dsp_blocks(shape: dict, family: str) -> int:
+    """Return the DSP blocks of a layer: on ECP5 one MULT18X18D per multiplier lane, on iCE40 none.
+
+    Yosys's synth_ecp5 maps each lane's int or ternary weight times uint
+    input product to a MULT18X18D, which the grid builds confirm (PE·SIMD
+    blocks per layer). synth_ice40 as the build runs it uses no SB_MAC16.
+    """
+    multiplies = shape["weight_kind"] != "binary" and shape["input_encoding"] == "uint"
+    if family != "ecp5" or not multiplies:
+        return 0
+    # NOTE: no grid point has a fully parallel multiplier layer. Yosys may fold its constant weights into
+    # shifts and adds instead of DSP blocks, so the count is then an upper bound.
+    return shape["pe"] * shape["simd"]
+
+
 def _network_features(shapes: list[dict], family: str, names: tuple[str, ...]) -> np.ndarray:
     """Sum the layers' features over the network; ``constant`` is 1 for the whole design."""
     totals = dict.fromkeys(names, 0.0)
@@ -264,7 +296,7 @@ class ResourceModel:
 
     board: str
     family: str  # "ice40" or "ecp5"
-    device: dict[str, int]  # capacities: "logic", "ff", "bram"
+    device: dict[str, int]  # capacities: "logic", "ff", "bram", "dsp"
     clock_mhz: float
     logic_coefficients: dict[str, float]
     ff_coefficients: dict[str, float]
@@ -280,8 +312,9 @@ class ResourceModel:
         bram = sum(memory_mapping(shape, self.family)[1] for shape in shapes)
         delays_ns = _delay_matrix(shapes) @ np.array([self.delay_coefficients_ns[name] for name in DELAY_FEATURES])
         critical = int(np.argmax(delays_ns))
+        dsp = sum(dsp_blocks(shape, self.family) for shape in shapes)
         return Estimate(logic=float(logic), ff=float(ff), bram=float(bram), fmax_mhz=float(1000.0 / delays_ns[critical]),
-                        critical_layer=critical)
+                        critical_layer=critical, dsp=float(dsp))
 
     def estimate(self, manifest: Manifest, foldings: list[Folding], weight_storage: str = "auto") -> Estimate:
         """Predict the resources and Fmax of ``manifest`` built with ``foldings`` (one per layer) on this board.
@@ -318,35 +351,48 @@ def load_records(path: str | Path) -> tuple[str, list[dict]]:
 
 
 def measured(record: dict, quantity: str) -> float:
-    """Return a grid record's measured ``logic``, ``ff``, ``bram`` or ``fmax_mhz``."""
+    """Return a grid record's measured ``logic``, ``ff``, ``bram``, ``dsp`` or ``fmax_mhz``."""
     utilization = record["utilization"]
     if quantity == "fmax_mhz":
         return float(record["fmax_mhz"])
     if quantity == "logic":
         return float(utilization["lc"]["used"] if "lc" in utilization else utilization["lut"]["used"])
-    return float(utilization[{"ff": "ff", "bram": "ebr"}[quantity]]["used"])
+    if quantity == "dsp" and "dsp" not in utilization:
+        return 0.0
+    return float(utilization[{"ff": "ff", "bram": "ebr", "dsp": "dsp"}[quantity]]["used"])
 
 
-def _fit_delay(records: list[dict], iterations: int = 20) -> np.ndarray:
+def _fit_delay(records: list[dict], random_starts: int = 20, iterations: int = 50) -> np.ndarray:
     """Fit per-layer delay coefficients so that the largest layer delay matches each build's clock period.
 
-    The critical layer of each build is unknown, so the fit alternates: start
-    with the first layer as the critical one, fit, reassign each build's
-    critical layer to the one with the largest predicted delay, and refit
-    until the assignment no longer changes.
+    The critical layer of each build is unknown, so the fit alternates: guess
+    each build's critical layer, fit, reassign each build's critical layer
+    to the one with the largest predicted delay, and refit until the
+    assignment no longer changes. The alternation finds a local optimum, so
+    it starts from the first layers, from the last layers and from
+    ``random_starts`` seeded random guesses, and keeps the fit with the
+    smallest squared period error.
     """
     matrices = [_delay_matrix(record["layers"]) for record in records]
     period_ns = np.array([1000.0 / record["fmax_mhz"] for record in records])
-    critical = [0] * len(records)
-    coefficients = np.zeros(len(DELAY_FEATURES))
-    for _ in range(iterations):
-        rows = np.array([matrix[index] for matrix, index in zip(matrices, critical)])
-        coefficients, _ = nnls(rows, period_ns)
-        updated = [int(np.argmax(matrix @ coefficients)) for matrix in matrices]
-        if updated == critical:
-            break
-        critical = updated
-    return coefficients
+    rng = np.random.default_rng(0)
+    starts = [[0] * len(records), [len(matrix) - 1 for matrix in matrices]]
+    starts += [[int(rng.integers(len(matrix))) for matrix in matrices] for _ in range(random_starts)]
+
+    best_error, best_coefficients = math.inf, np.zeros(len(DELAY_FEATURES))
+    for critical in starts:
+        for _ in range(iterations):
+            rows = np.array([matrix[index] for matrix, index in zip(matrices, critical)])
+            coefficients, _ = nnls(rows, period_ns)
+            updated = [int(np.argmax(matrix @ coefficients)) for matrix in matrices]
+            if updated == critical:
+                break
+            critical = updated
+        predicted_ns = np.array([np.max(matrix @ coefficients) for matrix in matrices])
+        error = float(np.sum((predicted_ns - period_ns) ** 2))
+        if error < best_error:
+            best_error, best_coefficients = error, coefficients
+    return best_coefficients
 
 
 def fit(board: str, family: str, device: dict[str, int], clock_mhz: float, records: list[dict],
@@ -358,7 +404,8 @@ def fit(board: str, family: str, device: dict[str, int], clock_mhz: float, recor
     for quantity, names in (("logic", LOGIC_FEATURES), ("ff", FF_FEATURES)):
         features = np.array([_network_features(record["layers"], family, names) for record in records])
         target = np.array([measured(record, quantity) for record in records])
-        coefficients, _ = nnls(features, target)
+        # Rows scaled by 1/measured, so the fit minimizes the relative error that fit_errors reports.
+        coefficients, _ = nnls(features / target[:, None], np.ones_like(target))
         fitted[quantity] = {name: float(value) for name, value in zip(names, coefficients)}
     delay = _fit_delay(records)
     return ResourceModel(board=board, family=family, device=dict(device), clock_mhz=float(clock_mhz),
@@ -382,7 +429,7 @@ def _device_capacities(records: list[dict]) -> dict[str, int]:
     logic = utilization["lc"]["available"] if "lc" in utilization else utilization["lut"]["available"]
     # Yosys counts the iCE40 flip-flops but reports no capacity; every iCE40 logic cell has one flip-flop.
     ff = utilization.get("ff", {}).get("available") or logic
-    return {"logic": logic, "ff": ff, "bram": utilization["ebr"]["available"]}
+    return {"logic": logic, "ff": ff, "bram": utilization["ebr"]["available"], "dsp": utilization["dsp"]["available"]}
 
 
 def fit_grid_file(path: str | Path) -> tuple[ResourceModel, list[dict]]:
@@ -413,7 +460,9 @@ def fit_errors(model: ResourceModel, records: list[dict]) -> dict:
                     for estimate, record in zip(estimates, records)]
         errors[f"{quantity}_mean"] = float(np.mean(relative))
         errors[f"{quantity}_max"] = float(np.max(relative))
-    bram_difference = [abs(estimate.bram - measured(record, "bram")) for estimate, record in zip(estimates, records)]
-    errors["bram_max_blocks_off"] = float(np.max(bram_difference))
-    errors["bram_exact_points"] = int(sum(difference == 0 for difference in bram_difference))
+    for quantity in ("bram", "dsp"):
+        difference = [abs(getattr(estimate, quantity) - measured(record, quantity))
+                      for estimate, record in zip(estimates, records)]
+        errors[f"{quantity}_max_blocks_off"] = float(np.max(difference))
+        errors[f"{quantity}_exact_points"] = int(sum(value == 0 for value in difference))
     return errors
