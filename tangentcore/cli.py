@@ -149,8 +149,8 @@ def _cosim_inputs(args, manifest):
     import numpy as np
 
     from tangentcore.config import config_from_dict
+    from tangentcore.pipeline import load_config_dataset
     from tangentcore.sim.vectors import random_inputs
-    from tangentcore.sw.data import load_dataset
 
     if args.vectors is not None:
         return random_inputs(manifest, args.vectors, np.random.default_rng(args.seed))
@@ -158,9 +158,9 @@ def _cosim_inputs(args, manifest):
     if not isinstance(raw, dict):
         raise TangentcoreError("the manifest records no training config, so --dataset test cannot be "
                                "rebuilt; use --vectors N instead")
-    data = config_from_dict({"data": raw["data"]}).data
-    return load_dataset(data.dataset, encoding=data.encoding, input_bits=data.input_bits,
-                        threshold=data.threshold, test_fraction=data.test_fraction, seed=data.seed).x_test
+    # The data section is checked against the model kind (spike encodings need lif_mlp), so both come along.
+    config = config_from_dict({section: raw[section] for section in ("data", "model") if section in raw})
+    return load_config_dataset(config).x_test
 
 
 def _print_cosim_result(result) -> None:

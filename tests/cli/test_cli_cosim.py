@@ -82,3 +82,16 @@ def test_cosim_regression(tmp_path, capsys):
 def test_cosim_rejects(arguments, message, capsys):
     assert main(["cosim", "--sim", "icarus", *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cosim_test_split_of_a_trained_lif_manifest(tmp_path, capsys):
+    # The test split is rebuilt from the manifest's config, spike encoding and time steps included.
+    config = tmp_path / "lif.toml"
+    config.write_text('name = "tiny_lif"\n[data]\nencoding = "rate"\ntime_steps = 3\n'
+                      '[model]\nkind = "lif_mlp"\nhidden = [8]\nweight_kind = "int"\nweight_bits = 4\n'
+                      '[train]\nepochs = 1\n')
+    assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0
+    status = main(["cosim", str(tmp_path / "run" / "manifest"), "--sim", "icarus", "--out", str(tmp_path / "out")])
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "icarus: 360 vectors, 0 mismatching outputs" in output
