@@ -12,7 +12,7 @@ from tangentcore.hw.lif import LIFLayer
 from tangentcore.hw.timing import StageTiming, network_cycles
 from tangentcore.manifest import Manifest
 
-__all__ = ["Network", "SignNetwork", "resolve_foldings", "parse_fold_spec", "layers_from_manifest"]
+__all__ = ["Network", "SignNetwork", "resolve_foldings", "parse_fold_spec", "layers_from_manifest", "core_cycles"]
 
 
 def parse_fold_spec(text: str) -> list[tuple[int, int]] | None:
@@ -220,3 +220,11 @@ class Network(wiring.Component):
 def SignNetwork(manifest: Manifest, foldings: list[Folding] | None = None) -> Network:
     """Build a manifest's core; the name of :meth:`Network.from_manifest` before LIF layers existed."""
     return Network.from_manifest(manifest, foldings)
+
+
+def core_cycles(manifest: Manifest, foldings: list[Folding]) -> tuple[int, int]:
+    """Return the latency and the initiation interval in cycles of the core, without generating it."""
+    network = Network.from_manifest(manifest, foldings)
+    for part in (network, *network.layers):
+        part._MustUse__silence = True  # built for its cycle counts only, never elaborated
+    return network.latency_cycles, network.initiation_interval_cycles

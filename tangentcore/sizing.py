@@ -358,6 +358,7 @@ class Candidate:
     meets_timing: bool
     meets_accuracy: bool = False
     meets_throughput: bool = True
+    dsp: float = 0.0
     measured: dict | None = None
 
     @property
@@ -372,7 +373,7 @@ class Candidate:
         return {"id": self.id, "width": self.width, "weights": self.weights.label, "weight_kind": self.weights.kind,
                 "weight_bits": self.weights.bits, "layer_cycles": self.layer_cycles, "foldings": self.foldings,
                 "predicted": {"accuracy": self.accuracy, "accuracy_std": self.accuracy_std, "logic": self.logic,
-                              "bram": self.bram, "fmax_mhz": self.fmax_mhz,
+                              "bram": self.bram, "dsp": self.dsp, "fmax_mhz": self.fmax_mhz,
                               "cycles_per_inference": self.cycles_per_inference,
                               "inferences_per_second": self.inferences_per_second},
                 "fits": self.fits, "meets_timing": self.meets_timing, "meets_accuracy": self.meets_accuracy,
@@ -498,8 +499,7 @@ def _check_config(config: Config) -> None:
 def _price(config: Config, dataset_shape: tuple[int, int], options: SizingOptions, model,
            accuracy: dict[tuple[int, str], tuple[float, float]]) -> list[Candidate]:
     """Price every (width, weights, folding) candidate with the resource model and the core's timing."""
-    from tangentcore.hw.layers import Folding
-    from tangentcore.hw.network import Network
+    from tangentcore.hw.network import core_cycles
     from tangentcore.manifest import random_manifest
 
     n_in, n_classes = dataset_shape
@@ -523,16 +523,15 @@ def _price(config: Config, dataset_shape: tuple[int, int], options: SizingOption
                     continue
                 seen.add(key)
                 estimate = model.estimate(manifest, foldings)
-                network = Network.from_manifest(manifest, [Folding(pe, simd) for pe, simd in key])
-                cycles = network.initiation_interval_cycles
+                _, cycles = core_cycles(manifest, foldings)
                 candidate = Candidate(
                     width=width, weights=weights, layer_cycles=layer_cycles, foldings=[list(p) for p in key],
                     accuracy=mean, accuracy_std=std, logic=float(estimate.logic), bram=float(estimate.bram),
                     fmax_mhz=float(estimate.fmax_mhz), cycles_per_inference=cycles,
                     inferences_per_second=clock * 1e6 / cycles,
                     fits=(estimate.logic <= options.logic_budget * model.device["logic"]
-                          and estimate.bram <= model.device["bram"]),
-                    meets_timing=estimate.fmax_mhz >= clock * (1 + options.fmax_margin))
+                          and estimate.bram <= model.device["bram"] and estimate.dsp <= model.device["dsp"]),
+                    meets_timing=estimate.fmax_mhz >= clock * (1 + options.fmax_margin), dsp=float(estimate.dsp))
                 candidate.meets_accuracy = mean - options.z * std >= options.target_accuracy
                 candidate.meets_throughput = candidate.inferences_per_second >= options.throughput
                 candidates.append(candidate)
