@@ -39,9 +39,12 @@ def test_size_prints_the_pick_and_writes_the_report(tmp_path):
 
 def test_size_without_a_feasible_design_exits_1(tmp_path):
     (tmp_path / "small.toml").write_text(SMALL)
-    result = _size("small.toml", "--target-accuracy", "99.9", "--board", "icebreaker", *SWEEP, cwd=tmp_path)
+    result = _size("small.toml", "--target-accuracy", "99.9", "--board", "icebreaker", *SWEEP, "--verify",
+                   "--out", "sized", cwd=tmp_path)
     assert result.returncode == 1
     assert "No candidate meets every target" in result.stdout
+    # The report is still written, and nothing was verified.
+    assert json.loads((tmp_path / "sized" / "report.json").read_text())["verified"] == []
 
 
 # each bad argument and the words its error must contain
