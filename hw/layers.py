@@ -358,6 +358,8 @@ def running_argmax(m: Module, scores: list, group, first_group, enable, best_sco
     ``first_group`` restarts the maximum. Strict ``>`` keeps the lowest index
     on ties, as :func:`tangentcore.sw.reference.argmax_lowest` does.
     """
+    # NOTE: this chain of PE comparisons limits the Fmax of wide output layers. A balanced tree would be
+    # faster, but the resource model's Fmax fit counts the chain's length; change both together.
     pe = len(scores)
     score, label = best_score, best_label
     for p, candidate in enumerate(scores):
