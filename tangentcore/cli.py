@@ -429,7 +429,10 @@ def _cmd_size(args) -> int:
     from tangentcore.sizing_report import format_report
 
     config = load_config(args.config)
-    target = args.target_accuracy / 100 if args.target_accuracy > 1 else args.target_accuracy
+    if not 0 < args.target_accuracy < 100:
+        raise TangentcoreError(f"--target-accuracy must be a fraction such as 0.95 or a percentage such as 95, "
+                               f"above 0 and below 100; not {args.target_accuracy:g}")
+    target = args.target_accuracy / 100 if args.target_accuracy >= 1 else args.target_accuracy
     options = SizingOptions(
         target_accuracy=target, board=args.board, throughput=args.throughput, widths=tuple(parse_widths(args.widths)),
         weights=tuple(parse_weight_choices(args.weights)),

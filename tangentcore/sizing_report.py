@@ -22,23 +22,23 @@ def _table(rows: list[list[str]], header: list[str], markdown: bool) -> list[str
 
 
 def _design_row(c, report) -> list[str]:
-    flags = []
+    misses = []
     if not c.fits:
-        flags.append("too big")
+        misses.append("too big")
     if not c.meets_timing:
-        flags.append("slow clock")
+        misses.append("clock")
     if not c.meets_accuracy:
-        flags.append("accuracy")
+        misses.append("accuracy")
     if not c.meets_throughput:
-        flags.append("throughput")
-    mark = ""
-    if report.chosen is c:
-        mark = "PICK"
-    elif c in report.front:
-        mark = "front"
-    return [c.id, f"{_pct(c.accuracy)} ± {100 * c.accuracy_std:.1f}", f"{c.logic:,.0f}", f"{c.bram:.0f}",
-            f"{c.fmax_mhz:.1f}", f"{c.cycles_per_inference:,}", f"{c.inferences_per_second:,.0f}",
-            ", ".join(flags) or "meets all", mark]
+        misses.append("throughput")
+    return [c.id + (" (pick)" if report.chosen is c else ""),
+            f"{_pct(c.accuracy)} ± {100 * c.accuracy_std:.1f}", f"{_pct(c.accuracy - report.options['z'] * c.accuracy_std)}",
+            f"{c.logic:,.0f}", f"{c.bram:.0f}", f"{c.fmax_mhz:.1f}", f"{c.cycles_per_inference:,}",
+            f"{c.inferences_per_second:,.0f}", ", ".join(misses) or "–"]
+
+
+def _count(value) -> str:
+    return "–" if value is None else f"{value:,}"
 
 
 def _build_status(build: dict) -> str:
@@ -75,11 +75,11 @@ def format_report(report, *, markdown: bool = False) -> str:
         points = [c for c in report.calibration if c["weights"] == label]
         measured = ", ".join(f"w{p['width']}: {_pct(p['test_accuracy'])}" for p in points)
         rows.append([label, _pct(law["asymptote"]) + (" (ceiling)" if law["capped"] else ""),
-                     f"{law['slope']:.3f}", f"{100 * law['residual_std']:.1f} points", measured])
-    lines += _table(rows, ["weights", "A", "c", "residual", "calibration runs"], markdown)
+                     f"{100 * law['slope']:.1f}", f"{100 * law['residual_std']:.1f} points", measured])
+    lines += _table(rows, ["weights", "A", "c (points·√width)", "residual", "calibration runs"], markdown)
     lines.append("")
     lines.append(("## " if markdown else "") + "Pareto front (fitting designs, accuracy against logic and throughput)")
-    header = ["design", "accuracy", "logic", "BRAM", "Fmax MHz", "cycles", "inf/s", "targets", ""]
+    header = ["design", "accuracy", "lower bound", "logic", "BRAM", "Fmax MHz", "cycles", "inf/s", "misses"]
     lines += _table([_design_row(c, report) for c in report.front], header, markdown)
     lines.append("")
     if report.chosen is None:
@@ -98,10 +98,11 @@ def format_report(report, *, markdown: bool = False) -> str:
             m = c.measured or {}
             build = m.get("build", {})
             mismatches = sum(r["mismatches"] for r in m.get("cosim", {}).values())
-            rows.append([c.id + (" (pick)" if c is report.chosen else ""),
+            role = "pick" if c is report.chosen else ("cheaper" if c.logic < report.chosen.logic else "dearer")
+            rows.append([f"{c.id} ({role})",
                          f"{_pct(c.accuracy)} / {_pct(m.get('accuracy'))}",
                          f"{100 * (m.get('accuracy', np.nan) - c.accuracy):+.1f}",
-                         f"{c.logic:,.0f} / {build.get('logic') or '–'}",
+                         f"{c.logic:,.0f} / {_count(build.get('logic'))}",
                          f"{c.bram:.0f} / {build.get('bram') if build.get('bram') is not None else '–'}",
                          f"{c.fmax_mhz:.1f} / {build.get('fmax_mhz') or '–'}",
                          f"{c.inferences_per_second:,.0f} / {build.get('inferences_per_second') or 0:,.0f}",
@@ -115,11 +116,20 @@ def format_report(report, *, markdown: bool = False) -> str:
 
 
 def _identity(axis, values: list[float]) -> None:
-    """Draw the line measured = predicted across the range of ``values``."""
+    """Draw the line measured = predicted across the range of ``values`` on equal axes."""
     if values:
         low, high = min(values), max(values)
-        pad = 0.05 * (high - low or 1.0)
-        axis.plot([low - pad, high + pad], [low - pad, high + pad], "k--", linewidth=1)
+        pad = 0.1 * (high - low or 1.0)
+        axis.plot([low - pad, high + pad], [low - pad, high + pad], "k--", linewidth=1,
+                  label="measured = predicted")
+        axis.set_xlim(low - pad, high + pad)
+        axis.set_ylim(low - pad, high + pad)
+        axis.set_aspect("equal")
+
+
+def _label_points(axis, names: list[str], xs: list[float], ys: list[float]) -> None:
+    for name, x, y in zip(names, xs, ys):
+        axis.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
 
 
 def write_plots(report, out_dir: Path) -> list[Path]:
@@ -182,24 +192,30 @@ def write_plots(report, out_dir: Path) -> list[Path]:
     axis.axhline(100 * target, color="red", linestyle=":", linewidth=1)
     axis.set_xlabel("predicted logic cells")
     axis.set_ylabel("predicted test accuracy (%)")
-    axis.set_title(f"designs that fit {report.options['board']}")
+    axis.set_title(f"designs that fit {report.options['board']} (means; the pick is the cheapest\n"
+                   f"whose mean − {report.options['z']:g}·std meets the target)", fontsize=9)
     axis.legend(fontsize=7)
     save(figure, "pareto.png")
 
     measured = [c for c in report.verified if c.measured]
     if measured:
         figure, axes = plt.subplots(1, 3, figsize=(12, 4), layout="constrained")
-        axes[0].errorbar([100 * c.accuracy for c in measured], [100 * c.measured["accuracy"] for c in measured],
-                         xerr=[100 * c.accuracy_std for c in measured], fmt="o")
-        _identity(axes[0], [100 * c.accuracy for c in measured] + [100 * c.measured["accuracy"] for c in measured])
-        axes[0].set_xlabel("predicted accuracy (%)")
+        predicted = [100 * c.accuracy for c in measured]
+        actual = [100 * c.measured["accuracy"] for c in measured]
+        axes[0].errorbar(predicted, actual, xerr=[100 * c.accuracy_std for c in measured], fmt="o")
+        _identity(axes[0], predicted + actual + [100 * target])
+        axes[0].axhline(100 * target, color="red", linestyle=":", linewidth=1, label="target")
+        _label_points(axes[0], [c.id for c in measured], predicted, actual)
+        axes[0].set_xlabel("predicted accuracy (%), ±1 std")
         axes[0].set_ylabel("measured accuracy (%)")
+        axes[0].legend(fontsize=7)
         for axis, key, label in ((axes[1], "logic", "logic cells"), (axes[2], "fmax_mhz", "Fmax (MHz)")):
             built = [c for c in measured if c.measured["build"].get(key)]
             predicted = [c.logic if key == "logic" else c.fmax_mhz for c in built]
             actual = [c.measured["build"][key] for c in built]
             axis.plot(predicted, actual, "o")
-            _identity(axis, predicted + actual)
+            _identity(axis, predicted + actual + ([report.clock_mhz] if key == "fmax_mhz" else []))
+            _label_points(axis, [c.id for c in built], predicted, actual)
             axis.set_xlabel(f"predicted {label}")
             axis.set_ylabel(f"measured {label}")
         axes[2].axhline(report.clock_mhz, color="red", linestyle=":", linewidth=1, label="board clock")

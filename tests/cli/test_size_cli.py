@@ -49,8 +49,8 @@ def test_size_without_a_feasible_design_exits_1(tmp_path):
 
 # each bad argument and the words its error must contain
 @pytest.mark.parametrize("args, message", [
-    (("--target-accuracy", "0", "--board", "icebreaker"), "target accuracy"),
-    (("--target-accuracy", "150", "--board", "icebreaker"), "target accuracy"),
+    (("--target-accuracy", "0", "--board", "icebreaker"), "not 0"),
+    (("--target-accuracy", "150", "--board", "icebreaker"), "not 150"),
     (("--target-accuracy", "95", "--board", "de10nano"), "de10nano"),
     (("--target-accuracy", "95", "--board", "icebreaker", "--weights", "int12"), "int12"),
     (("--target-accuracy", "95", "--board", "icebreaker", "--widths", "16,abc"), "--widths"),
