@@ -8,7 +8,7 @@ does not contain.
     python bench/validate_resources.py --board icebreaker --out bench/results/heldout-icebreaker.json
 
 The output file is rewritten after every build, and a rerun skips the
-networks it already holds and rescores all of them with the shipped model.
+networks it already contains and rescores all of them with the shipped model.
 """
 
 from __future__ import annotations

@@ -108,8 +108,8 @@ def _flip_flops(yosys_log: str) -> int | None:
     sections = yosys_log.split("Printing statistics.")
     if len(sections) < 2:
         return None
-    # A design with submodules lists each module's local count and then the design's total after
-    # "=== design hierarchy ==="; only that total counts, or every cell would be counted twice.
+    # A design with submodules lists each module's local count, then the design's total after
+    # "=== design hierarchy ===". Only that total is read, because adding both counts every cell twice.
     statistics = sections[-1].split("=== design hierarchy ===")[-1]
     counts = re.findall(r"^\s+(?:(\d+)\s+(?:SB_DFF\w*|TRELLIS_FF)|(?:SB_DFF\w*|TRELLIS_FF)\s+(\d+))\s*$",
                         statistics, flags=re.MULTILINE)

@@ -45,7 +45,7 @@ class ProtocolWidths:
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        """The array shape of one sample: ``(input_size,)`` for dense, ``(time_steps, input_size)`` for spiking."""
+        """Return the array shape of one sample: ``(input_size,)`` for dense, ``(time_steps, input_size)`` for spiking."""
         if self.time_steps == 1:
             return (self.input_size,)
         return (self.time_steps, self.input_size)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.fileio import output_redirected_to, patched_environment, write_atomic
+from tangentcore.fileio import CACHE_ENV, output_redirected_to, patched_environment, write_atomic
 from tangentcore.hw.generate import TOP_NAME, GeneratedCore
 from tangentcore.sim.scoreboard import UnitResult, score_unit
 from tangentcore.sim.vectors import Expected, as_time_major, expected_outputs, pack_rows
@@ -45,7 +45,6 @@ SIMULATORS = ("verilator", "icarus")
 # Environment variable that chooses the simulators: "verilator", "icarus" or "both".
 SIMULATOR_ENV = "TANGENTCORE_SIM"
 # Environment variable that moves the cache of built models (default: ~/.cache/tangentcore/cosim).
-CACHE_ENV = "TANGENTCORE_CACHE"
 TESTBENCH_MODULE = "tangentcore.sim.tb_network"
 TIMESCALE = ("1ns", "1ps")
 # Bumped whenever the build commands change, so that older cached models are not reused.

@@ -22,13 +22,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from tangentcore.errors import TangentcoreError
-from tangentcore.fileio import write_atomic
+from tangentcore.fileio import CACHE_ENV, write_atomic
 
 __all__ = ["TaskRunner", "task_key", "default_cache_dir", "code_fingerprint"]
 
 log = logging.getLogger(__name__)
-
-CACHE_ENV = "TANGENTCORE_CACHE"
 
 
 def default_cache_dir() -> Path:

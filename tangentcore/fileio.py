@@ -8,7 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic", "output_redirected_to", "patched_environment"]
+__all__ = ["CACHE_ENV", "write_atomic", "output_redirected_to", "patched_environment"]
+
+# The environment variable that moves tangentcore's caches (simulation models, sweep results).
+CACHE_ENV = "TANGENTCORE_CACHE"
 
 
 def write_atomic(path: str | Path, content: bytes | str) -> Path:

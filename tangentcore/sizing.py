@@ -129,8 +129,15 @@ def _worker_threads() -> None:
     torch.set_num_threads(1)
 
 
-def _config(config: dict) -> Config:
-    return config_from_dict(config)
+def _variant(config: dict, width: int, weight_kind: str, weight_bits: int, **train_changes) -> Config:
+    """Return the config of one candidate: every hidden layer ``width`` wide, the given weights, no baseline."""
+    base = config_from_dict(config)
+    return dataclasses.replace(
+        base,
+        model=dataclasses.replace(base.model, hidden=(width,) * len(base.model.hidden), weight_kind=weight_kind,
+                                  weight_bits=weight_bits),
+        train=dataclasses.replace(base.train, baseline=False, **train_changes),
+    )
 
 
 def config_document(config: Config) -> dict:
@@ -153,7 +160,7 @@ def kernel_accuracy_task(*, config: dict, depth: int, surrogate: str, scale: flo
     from tangentcore.sw.surrogates import get_surrogate
 
     started = time.perf_counter()
-    base = _config(config)
+    base = config_from_dict(config)
     data = dataclasses.replace(base.data, encoding=encoding, input_bits=input_bits, augment_shift=0)
     dataset = load_config_dataset(dataclasses.replace(base, data=data))
     x_train = kernel_inputs(dataset.x_train, encoding)
@@ -161,8 +168,8 @@ def kernel_accuracy_task(*, config: dict, depth: int, surrogate: str, scale: flo
     targets = np.eye(dataset.n_classes)[dataset.y_train] - 1.0 / dataset.n_classes
     kernel = MLPKernel(depth, sign_activation(), get_surrogate(surrogate, scale), sigma_w, sigma_b)
     with warnings.catch_warnings():
-        # Surrogates without a closed form warn that a quadrature table (error about 1e-10) stands in;
-        # an accuracy ranking cannot see that error.
+        # Surrogates without a closed form warn that their Gaussian mean comes from a quadrature table.
+        # Its error, about 1e-10, is far below what an accuracy can show.
         warnings.filterwarnings("ignore", message="surrogate .*quadrature", category=UserWarning)
         train = kernel.sgntk(x_train)
         test_train = kernel.sgntk(x_test, x_train)
@@ -181,13 +188,7 @@ def train_task(*, config: dict, width: int, weight_kind: str, weight_bits: int, 
 
     _worker_threads()
     started = time.perf_counter()
-    base = _config(config)
-    variant = dataclasses.replace(
-        base,
-        model=dataclasses.replace(base.model, hidden=(width,) * len(base.model.hidden), weight_kind=weight_kind,
-                                  weight_bits=weight_bits),
-        train=dataclasses.replace(base.train, seed=seed, epochs=epochs, baseline=False),
-    )
+    variant = _variant(config, width, weight_kind, weight_bits, seed=seed, epochs=epochs)
     result = train_model(variant, load_config_dataset(variant), progress=False)
     return {"test_accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy,
             "seconds": round(time.perf_counter() - started, 3)}
@@ -208,12 +209,8 @@ def verify_task(*, config: dict, design: dict, board: str, simulators: list[str]
     from tangentcore.sw import reference
 
     _worker_threads()
-    base = _config(config)
-    variant = dataclasses.replace(
-        base, name=design["id"],
-        model=dataclasses.replace(base.model, hidden=(design["width"],) * len(base.model.hidden),
-                                  weight_kind=design["weight_kind"], weight_bits=design["weight_bits"]),
-        train=dataclasses.replace(base.train, baseline=False))
+    variant = dataclasses.replace(_variant(config, design["width"], design["weight_kind"], design["weight_bits"]),
+                                  name=design["id"])
     folder = Path(out_dir) / design["id"]
     started = time.perf_counter()
     dataset, manifest, _, train_seconds = train_and_export(variant, folder, progress=False)
@@ -228,7 +225,7 @@ def verify_task(*, config: dict, design: dict, board: str, simulators: list[str]
         missing = simulator_missing(simulator)
         if missing:
             raise TangentcoreError(f"--verify needs {simulator}: {missing}")
-        result = run_cosim(core, manifest, dataset.x_test, simulator, folder / "cosim", seed=base.data.seed)
+        result = run_cosim(core, manifest, dataset.x_test, simulator, folder / "cosim", seed=variant.data.seed)
         measured["cosim"][simulator] = {"vectors": result.vectors, "mismatches": result.mismatches}
     network = Network.from_manifest(manifest, foldings)
     try:
@@ -452,9 +449,14 @@ def _architecture_variants(config: Config) -> list[dict]:
     return [{"label": label, **params} for label, params in variants]
 
 
-def rank_architectures(config: Config, runner) -> list[dict]:
-    """Return the architecture variants with their predicted (infinite-width) accuracy, best first."""
+def rank_architectures(config: Config, runner, *, vary: bool = True) -> list[dict]:
+    """Return the architecture variants with their predicted (infinite-width) accuracy, best first.
+
+    With ``vary`` False the list has only the configured architecture, whose accuracy is the ceiling.
+    """
     variants = _architecture_variants(config)
+    if not vary:
+        variants = variants[:1]
     document = config_document(config)
     results = runner.map(kernel_accuracy_task,
                          [{"config": document, **{k: v for k, v in variant.items() if k != "label"}}
@@ -556,20 +558,12 @@ def size(config: Config, options: SizingOptions, runner, out_dir: str | Path, *,
     model = load_model(options.board)
     dataset = load_config_dataset(config)
     document = config_document(config)
-    depth = len(config.model.hidden)
-    encoding = config.data.encoding
 
     log.info("kernel ceiling and architecture ranking")
-    if options.rank:
-        ranking = rank_architectures(config, runner)
-        ceiling = next(entry["accuracy"] for entry in ranking if entry["label"] == "configured")
-    else:
+    ranking = rank_architectures(config, runner, vary=options.rank)
+    ceiling = next(entry["accuracy"] for entry in ranking if entry["label"] == "configured")
+    if not options.rank:
         ranking = []
-        (result,) = runner.map(kernel_accuracy_task, [{
-            "config": document, "depth": depth, "surrogate": config.model.surrogate,
-            "scale": config.model.surrogate_scale, "sigma_w": SIGMA_W, "sigma_b": SIGMA_B,
-            "encoding": encoding, "input_bits": config.data.input_bits}], description="kernel ceiling")
-        ceiling = result["accuracy"]
 
     epochs = options.calibration_epochs or config.train.epochs
     runs = [{"config": document, "width": width, "weight_kind": weights.kind, "weight_bits": weights.bits,

@@ -49,13 +49,35 @@ def _build_status(build: dict) -> str:
     return "failed: " + build.get("error", "?").split(";")[0]
 
 
+def _verified_row(c, report) -> list[str]:
+    measured = c.measured or {}
+    build = measured.get("build", {})
+    cosim = measured.get("cosim", {})
+    mismatches = sum(run["mismatches"] for run in cosim.values())
+    vectors = sum(run["vectors"] for run in cosim.values())
+    if c is report.chosen:
+        role = "pick"
+    elif c.logic < report.chosen.logic:
+        role = "cheaper"
+    else:
+        role = "dearer"
+    return [f"{c.id} ({role})",
+            f"{_pct(c.accuracy)} / {_pct(measured.get('accuracy'))}",
+            f"{100 * (measured.get('accuracy', np.nan) - c.accuracy):+.1f}",
+            f"{c.logic:,.0f} / {_count(build.get('logic'))}",
+            f"{c.bram:.0f} / {_count(build.get('bram'))}",
+            f"{c.fmax_mhz:.1f} / {build.get('fmax_mhz') or '–'}",
+            f"{c.inferences_per_second:,.0f} / {build.get('inferences_per_second') or 0:,.0f}",
+            f"{mismatches} of {vectors} vectors",
+            _build_status(build)]
+
+
 def format_report(report, *, markdown: bool = False) -> str:
     """Return the sizing report as plain text (the CLI) or Markdown (``report.md``)."""
     options = report.options
-    lines = []
-    head = "# " if markdown else ""
-    lines.append(f"{head}Sizing {report.config['name']} for {options['board']}")
-    lines.append("")
+    section = "## " if markdown else ""
+    lines = [("# " if markdown else "") + f"Sizing {report.config['name']} for {options['board']}", ""]
+
     target = f"target accuracy {_pct(options['target_accuracy'])} (lower bound mean − {options['z']:g}·std)"
     if options["throughput"]:
         target += f", at least {options['throughput']:,.0f} inferences/s"
@@ -64,12 +86,14 @@ def format_report(report, *, markdown: bool = False) -> str:
                  f"clock {report.clock_mhz:g} MHz (+{100 * options['fmax_margin']:.0f} % margin)")
     lines.append(f"infinite-width SG-NTK ceiling of the configured architecture: {_pct(report.ceiling)}")
     lines.append("")
+
     if report.ranking:
-        lines.append(("## " if markdown else "") + "Architecture ranking (kernel only, no training)")
+        lines.append(section + "Architecture ranking (kernel only, no training)")
         rows = [[str(i + 1), entry["label"], _pct(entry["accuracy"])] for i, entry in enumerate(report.ranking)]
         lines += _table(rows, ["rank", "change to the config", "predicted accuracy"], markdown)
         lines.append("")
-    lines.append(("## " if markdown else "") + "Width law a(w) = A − c/√w, fitted per weight precision")
+
+    lines.append(section + "Width law a(w) = A − c/√w, fitted per weight precision")
     rows = []
     for label, law in report.laws.items():
         points = [c for c in report.calibration if c["weights"] == label]
@@ -78,10 +102,12 @@ def format_report(report, *, markdown: bool = False) -> str:
                      f"{100 * law['slope']:.1f}", f"{100 * law['residual_std']:.1f} points", measured])
     lines += _table(rows, ["weights", "A", "c (points·√width)", "residual", "calibration runs"], markdown)
     lines.append("")
-    lines.append(("## " if markdown else "") + "Pareto front (fitting designs, accuracy against logic and throughput)")
+
+    lines.append(section + "Pareto front (fitting designs, accuracy against logic and throughput)")
     header = ["design", "accuracy", "lower bound", "logic", "BRAM", "Fmax MHz", "cycles", "inf/s", "misses"]
     lines += _table([_design_row(c, report) for c in report.front], header, markdown)
     lines.append("")
+
     if report.chosen is None:
         lines.append("No candidate meets every target: lower --target-accuracy or --throughput, or widen --widths.")
     else:
@@ -90,26 +116,14 @@ def format_report(report, *, markdown: bool = False) -> str:
         lines.append(f"Pick: {c.id}: hidden width {c.width}, {c.weights.label} weights, fold {folds}; predicted "
                      f"{_pct(c.accuracy)} ± {100 * c.accuracy_std:.1f}, {c.logic:,.0f} logic cells, "
                      f"{c.fmax_mhz:.1f} MHz, {c.inferences_per_second:,.0f} inferences/s")
+
     if report.verified:
         lines.append("")
-        lines.append(("## " if markdown else "") + "Verified: predicted beside measured")
-        rows = []
-        for c in report.verified:
-            m = c.measured or {}
-            build = m.get("build", {})
-            mismatches = sum(r["mismatches"] for r in m.get("cosim", {}).values())
-            role = "pick" if c is report.chosen else ("cheaper" if c.logic < report.chosen.logic else "dearer")
-            rows.append([f"{c.id} ({role})",
-                         f"{_pct(c.accuracy)} / {_pct(m.get('accuracy'))}",
-                         f"{100 * (m.get('accuracy', np.nan) - c.accuracy):+.1f}",
-                         f"{c.logic:,.0f} / {_count(build.get('logic'))}",
-                         f"{c.bram:.0f} / {build.get('bram') if build.get('bram') is not None else '–'}",
-                         f"{c.fmax_mhz:.1f} / {build.get('fmax_mhz') or '–'}",
-                         f"{c.inferences_per_second:,.0f} / {build.get('inferences_per_second') or 0:,.0f}",
-                         f"{mismatches} of {sum(r['vectors'] for r in m.get('cosim', {}).values())} vectors",
-                         _build_status(build)])
-        lines += _table(rows, ["design", "accuracy", "error (points)", "logic", "BRAM", "Fmax MHz", "inf/s",
-                               "co-simulation mismatches", "build"], markdown)
+        lines.append(section + "Verified: predicted beside measured")
+        header = ["design", "accuracy", "error (points)", "logic", "BRAM", "Fmax MHz", "inf/s",
+                  "co-simulation mismatches", "build"]
+        lines += _table([_verified_row(c, report) for c in report.verified], header, markdown)
+
     lines.append("")
     lines.append(f"tasks: {report.tasks.get('computed', 0)} computed, {report.tasks.get('cached', 0)} from the cache")
     return "\n".join(lines) + "\n"

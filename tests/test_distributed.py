@@ -19,11 +19,12 @@ def _kernel_arguments(depth: int, surrogate: str = "gaussian") -> dict:
             "sigma_w": 1.0, "sigma_b": 0.1, "encoding": "uint", "input_bits": 4}
 
 
-def test_local_cluster_of_two_workers_runs_tasks_and_caches_them(tmp_path):
+def test_local_cluster_runs_and_caches(tmp_path):
     arguments = [_kernel_arguments(1), _kernel_arguments(2)]
     with TaskRunner(workers=2, cache_dir=tmp_path, progress=False) as runner:
         results = runner.map(kernel_accuracy_task, arguments, description="kernels")
-        assert runner.computed == 2 and runner.cache_hits == 0
+        assert runner.computed == 2
+        assert runner.cache_hits == 0
         assert len(runner._client.scheduler_info()["workers"]) == 2
     # The workers computed what a direct call computes.
     assert [r["accuracy"] for r in results] == [kernel_accuracy_task(**a)["accuracy"] for a in arguments]
@@ -31,7 +32,8 @@ def test_local_cluster_of_two_workers_runs_tasks_and_caches_them(tmp_path):
 
     with TaskRunner(workers=2, cache_dir=tmp_path, progress=False) as again:
         cached = again.map(kernel_accuracy_task, arguments, description="kernels")
-        assert again.computed == 0 and again.cache_hits == 2
+        assert again.computed == 0
+        assert again.cache_hits == 2
         assert again._client is None  # everything came from the cache, so no cluster started
     assert cached == results
 
@@ -42,7 +44,8 @@ def test_use_cache_false_recomputes(tmp_path):
         runner.map(kernel_accuracy_task, arguments, description="kernels")
     with TaskRunner(workers=1, cache_dir=tmp_path, progress=False, use_cache=False) as runner:
         runner.map(kernel_accuracy_task, arguments, description="kernels")
-        assert runner.computed == 1 and runner.cache_hits == 0
+        assert runner.computed == 1
+        assert runner.cache_hits == 0
 
 
 def test_external_scheduler(tmp_path):

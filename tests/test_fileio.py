@@ -7,7 +7,7 @@ import pytest
 from tangentcore.fileio import write_atomic
 
 
-def test_write_atomic_replaces_the_file_and_leaves_it_world_readable(tmp_path):
+def test_write_atomic_replaces_readable_file(tmp_path):
     path = tmp_path / "out" / "summary.json"
     write_atomic(path, "first")
     write_atomic(path, b"second")

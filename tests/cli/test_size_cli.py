@@ -72,8 +72,8 @@ def test_lif_configs_are_refused(tmp_path):
 
 @pytest.mark.slow
 def test_digits_pick_meets_95_percent_on_icebreaker(tmp_path):
-    # The done-when: the pick, trained, built and co-simulated, meets the target, fits, matches the
-    # reference on every output, and its predicted accuracy lies within 5 points of the measured one.
+    # The pick, trained, built and co-simulated, meets the target, fits, matches the reference on every
+    # output, and its predicted accuracy lies within 5 points of the measured one.
     result = _size("--target-accuracy", "95", "--board", "icebreaker", "--verify", "--out", "sized", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "sized" / "report.json").read_text())

@@ -198,12 +198,12 @@ def test_missing_simulator_names_install(monkeypatch):
     )
 
 
-def test_verilator_cache_key_names_the_cocotb_installation(monkeypatch):
+def test_verilator_cache_key_has_cocotb_path(monkeypatch):
     # A Verilator model links cocotb's VPI library by path: a model built in another environment must miss.
     import cocotb
 
     from tangentcore.sim import runner
 
-    here = runner._tool_version("verilator")
+    installed = runner._tool_version("verilator")
     monkeypatch.setattr(cocotb, "__file__", "/elsewhere/cocotb/__init__.py")
-    assert runner._tool_version("verilator") != here
+    assert runner._tool_version("verilator") != installed
